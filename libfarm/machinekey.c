@@ -236,6 +236,20 @@ static int random_key(const struct mk_params *p, const char *which, uint8_t *out
                         (const uint8_t *)which, strlen(which), out, len);
 }
 
+/* SHA-256 of the upper-cased key text, as Microsoft's MachineKeyScan computes it. */
+static void written_hash(const char *text, size_t len, struct mk_key *k)
+{
+    char up[2 * MK_KEY_MAX + 2];
+    if (len >= sizeof up)
+        return;
+    for (size_t i = 0; i < len; i++)
+        up[i] = (text[i] >= 'a' && text[i] <= 'z') ? (char)(text[i] - 'a' + 'A') : text[i];
+    unsigned int n = 0;
+    if (EVP_Digest(up, len, k->written_sha256, &n, EVP_sha256(), NULL) == 1)
+        k->has_written_hash = true;
+    OPENSSL_cleanse(up, sizeof up);
+}
+
 /* Parse one key attribute into k. vkey tells validationKey from decryptionKey. */
 static int parse_key(const char *text, bool legacy, bool vkey, struct mk_key *k,
                      struct errbuf *err)
@@ -253,6 +267,7 @@ static int parse_key(const char *text, bool legacy, bool vkey, struct mk_key *k,
                 return -1;
             }
             k->len = (size_t)hex_decode(text, len, k->bytes, sizeof k->bytes);
+            written_hash(text, len, k);
             return 0;
         }
         bool autogen = false;
@@ -297,6 +312,7 @@ static int parse_key(const char *text, bool legacy, bool vkey, struct mk_key *k,
         return -1;
     }
     k->len = (size_t)n;
+    written_hash(text, len, k);
     if (vkey && k->len < 20) {
         errbuf_set(err, MSG_VALIDATION_KEY);
         return -1;

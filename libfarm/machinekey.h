@@ -55,6 +55,9 @@ struct mk_key {
     bool isolate_apps;      /* ",IsolateApps": differs per application path */
     bool isolate_by_app_id; /* ",IsolateByAppId": differs per application id */
     bool lenient_hex;       /* legacy decoder read non-hex characters as 0 */
+    bool has_written_hash;  /* an explicit key: written_sha256 is set */
+    uint8_t written_sha256[32]; /* SHA-256 of the key text as written, upper-cased, without
+                                   ",IsolateApps": what Microsoft's disclosed-key list holds */
 };
 
 struct machinekey {

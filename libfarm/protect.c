@@ -200,15 +200,17 @@ enum protect_status protector_unprotect(struct protector *p, const uint8_t *in, 
         return PROTECT_OK;
     }
 
-    /* Lengths first: a protector can only have produced whole cipher blocks. */
+    /* The MAC first, in constant time, over everything but the MAC itself; only then
+     * lengths and the cipher. A blob from a server with the same validation key but another
+     * cipher thus reads as bad data, as it would in ASP.NET. */
     size_t iv_len = p->fx45 ? p->block : 0;
-    if (len < iv_len + p->block + h || (len - h - iv_len) % p->block != 0)
+    if (len <= h)
         return PROTECT_MAC_MISMATCH;
-    size_t clen = len - h - iv_len;
-
-    /* The MAC, in constant time, before the cipher sees a byte. */
     if (!mac_verify(&p->mac, in, len - h, NULL, 0, in + len - h))
         return PROTECT_MAC_MISMATCH;
+    if (len - h < iv_len + p->block || (len - h - iv_len) % p->block != 0)
+        return PROTECT_BAD_DATA;
+    size_t clen = len - h - iv_len;
 
     long plen = cbc_decrypt(&p->cbc, p->fx45 ? in : zero_iv, in + iv_len, clen, out);
     if (plen < 0)

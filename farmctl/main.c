@@ -1,0 +1,40 @@
+/* farmctl: parse the command group and hand over. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+
+static const char usage[] =
+    "usage: farmctl COMMAND [options]\n"
+    "\n"
+    "farmlab's one command: make, check and compare <machineKey>s, issue and decode\n"
+    "forms-authentication cookies.\n"
+    "\n"
+    "commands:\n"
+    "  key generate|lint|fingerprint|compare   <machineKey> settings\n"
+    "  ticket issue|decode|which               forms-authentication cookies\n"
+    "\n"
+    "Run 'farmctl COMMAND --help' for more. Exit status: 0 ok, 1 findings, 2 usage or\n"
+    "input error, 3 cookie rejected.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return CLI_USAGE;
+    }
+    if (cli_is_help(argv[1])) {
+        fputs(usage, stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        puts("farmctl (farmlab) 0.1.0");
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "key") == 0)
+        return cmd_key(argc - 1, argv + 1);
+    if (strcmp(argv[1], "ticket") == 0)
+        return cmd_ticket(argc - 1, argv + 1);
+    return cli_error("unknown command '%s' (try 'farmctl --help')", argv[1]);
+}
