@@ -236,8 +236,9 @@ static xmlNodePtr next_element(xmlNodePtr n)
     return NULL;
 }
 
-/* Wipe every attribute value of the tree (they may hold keys) before it is freed. Strings in
- * the dictionary are shared and at most 3 characters long: left alone. */
+/* Wipe every attribute value of the tree (they may hold keys) before it is freed. Values that
+ * libxml2 interned in the document's dictionary (up to 3 characters, or blank) are shared:
+ * left alone. */
 static void wipe_attr_values(xmlDocPtr doc)
 {
     for (xmlNodePtr n = xmlDocGetRootElement(doc); n != NULL; n = next_element(n))
