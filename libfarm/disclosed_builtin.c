@@ -72,6 +72,10 @@ const struct disclosed_entry disclosed_builtin[] = {
      "public test vectors of blacklanternsecurity/badsecrets"},
 
     /* farmlab's own docs and examples (kept in step by test_disclosed). */
+    {"0ea37c243f60974b0d54c6b2d76cece3f4c742492cce48eaf81f357931d6d69e",
+     "farmlab's docs (docs/machinekey.md example validationKey)"},
+    {"468f1eebf694632f0d6f20ff16243bc797ef16d15c92a6d4776e2d657e9b29c2",
+     "farmlab's docs (docs/machinekey.md example decryptionKey)"},
 };
 
 const size_t disclosed_builtin_count = sizeof disclosed_builtin / sizeof disclosed_builtin[0];
