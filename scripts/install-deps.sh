@@ -12,7 +12,7 @@ packages=(
   # libfarm: machineKey crypto, config files, JSON output
   libssl-dev libxml2-dev libjansson-dev
   # tests
-  libcmocka-dev
+  libcmocka-dev jq
 )
 
 usage() {
