@@ -260,7 +260,9 @@ static int cmd_lint(int argc, char **argv)
             snprintf(where, sizeof where, "%s:%d", files.path[i], el[j].line);
             elems++;
             if (el[j].status != 0) {
-                say(color, where, LINT_ERROR, strchr(el[j].err.msg, ' ') ? strchr(el[j].err.msg, ' ') + 1 : el[j].err.msg, "config");
+                say(color, where, LINT_ERROR,
+                    strchr(el[j].err.msg, ' ') ? strchr(el[j].err.msg, ' ') + 1 : el[j].err.msg,
+                    "config");
                 errors++;
                 continue;
             }
@@ -322,11 +324,10 @@ static int cmd_fingerprint(int argc, char **argv)
             const struct machinekey *mk = &el[j].mk;
             struct mk_fingerprint fp;
             machinekey_fingerprint(mk, &fp);
-            printf("%s:%d%s%s  %s  validation=%s decryption=%s-%zu mode=%s%s%s\n",
-                   files.path[i], el[j].line, el[j].location[0] ? " location=" : "",
-                   el[j].location, fp.text, mk_validation_name(mk->validation),
-                   mk_cipher_name(mk->cipher), 8 * machinekey_cipher_key_len(mk),
-                   mk_compat_name(mk->compat),
+            printf("%s:%d%s%s  %s  validation=%s decryption=%s-%zu mode=%s%s%s\n", files.path[i],
+                   el[j].line, el[j].location[0] ? " location=" : "", el[j].location, fp.text,
+                   mk_validation_name(mk->validation), mk_cipher_name(mk->cipher),
+                   8 * machinekey_cipher_key_len(mk), mk_compat_name(mk->compat),
                    mk->vkey.autogen || mk->dkey.autogen ? " autogenerate(random per process)" : "",
                    mk->vkey.isolate_apps || mk->dkey.isolate_apps ? " isolate-apps" : "");
         }

@@ -85,8 +85,18 @@ static int parse_time(const char *opt, const char *s, int64_t *out)
 
 static int cmd_issue(int argc, char **argv)
 {
-    enum { O_NAME = 1, O_USER_DATA, O_PATH, O_VERSION, O_PERSISTENT, O_ISSUED, O_EXPIRES,
-           O_TTL, O_FORMAT, O_HELP };
+    enum {
+        O_NAME = 1,
+        O_USER_DATA,
+        O_PATH,
+        O_VERSION,
+        O_PERSISTENT,
+        O_ISSUED,
+        O_EXPIRES,
+        O_TTL,
+        O_FORMAT,
+        O_HELP
+    };
     static const struct option longopts[] = {
         {"name", required_argument, NULL, O_NAME},
         {"user-data", required_argument, NULL, O_USER_DATA},
@@ -237,10 +247,9 @@ static enum fa_status decode_with(struct keyset *ks, const char *cookie, int64_t
         if (i == 0 || st != FA_MAC_MISMATCH) {
             best = st;
             if (!ks->mode_known)
-                *pipeline = st == FA_MAC_MISMATCH ? "none"
-                            : machinekey_is_legacy(cands[i])
-                                ? "legacy (Framework20SP1/SP2)"
-                                : "Framework45";
+                *pipeline = st == FA_MAC_MISMATCH            ? "none"
+                            : machinekey_is_legacy(cands[i]) ? "legacy (Framework20SP1/SP2)"
+                                                             : "Framework45";
         }
         if (st != FA_MAC_MISMATCH)
             break;

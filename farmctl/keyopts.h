@@ -43,15 +43,17 @@ enum {
         {"validation", required_argument, NULL, KEYOPT_VALIDATION},                                \
         {"decryption", required_argument, NULL, KEYOPT_DECRYPTION},                                \
         {"compat", required_argument, NULL, KEYOPT_COMPAT},                                        \
-        {"app-path", required_argument, NULL, KEYOPT_APP_PATH}
+    {                                                                                              \
+        "app-path", required_argument, NULL, KEYOPT_APP_PATH                                       \
+    }
 
 #define KEYOPTS_HELP                                                                               \
     "KEYS:\n"                                                                                      \
-    "  --machine-key FILE       an XML file with a <machineKey> (web.config, machine.config,\n"   \
-    "                           or a bare element)\n"                                             \
-    "  --validation-key HEX --decryption-key HEX\n"                                               \
-    "                           the keys themselves, with optionally:\n"                          \
-    "  --validation ALG         SHA1, MD5, HMACSHA256 (default), HMACSHA384, HMACSHA512,\n"       \
+    "  --machine-key FILE       an XML file with a <machineKey> (web.config, machine.config,\n"    \
+    "                           or a bare element)\n"                                              \
+    "  --validation-key HEX --decryption-key HEX\n"                                                \
+    "                           the keys themselves, with optionally:\n"                           \
+    "  --validation ALG         SHA1, MD5, HMACSHA256 (default), HMACSHA384, HMACSHA512,\n"        \
     "                           AES, 3DES\n"                                                       \
     "  --decryption ALG         Auto (default), AES, 3DES, DES\n"                                  \
     "  --compat MODE            Framework20SP1, Framework20SP2, Framework45\n"                     \

@@ -66,8 +66,8 @@ out:
     return rc;
 }
 
-enum fa_status formsauth_decode(struct formsauth *fa, const char *cookie, size_t len,
-                                int64_t now, struct ticket *out)
+enum fa_status formsauth_decode(struct formsauth *fa, const char *cookie, size_t len, int64_t now,
+                                struct ticket *out)
 {
     uint8_t bin[FORMSAUTH_COOKIE_MAX / 2 + 16];
     uint8_t plain[sizeof bin + 16];
@@ -84,8 +84,8 @@ enum fa_status formsauth_decode(struct formsauth *fa, const char *cookie, size_t
         return FA_MALFORMED;
 
     size_t plen = 0;
-    enum protect_status st = protector_unprotect(&fa->prot, bin, (size_t)n, plain, sizeof plain,
-                                                 &plen);
+    enum protect_status st =
+        protector_unprotect(&fa->prot, bin, (size_t)n, plain, sizeof plain, &plen);
     enum fa_status rc;
     switch (st) {
     case PROTECT_OK:

@@ -48,7 +48,7 @@ long formsauth_issue(struct formsauth *fa, const struct ticket *t, char *out, si
 
 /* Check a cookie value. out is filled when the MAC passed and the ticket parsed (VALID and
  * EXPIRED). now is in ticks (ticks_now() or a pinned clock). */
-enum fa_status formsauth_decode(struct formsauth *fa, const char *cookie, size_t len,
-                                int64_t now, struct ticket *out);
+enum fa_status formsauth_decode(struct formsauth *fa, const char *cookie, size_t len, int64_t now,
+                                struct ticket *out);
 
 #endif

@@ -10,13 +10,13 @@
 #include "machinekey.h"
 
 enum kc_reason {
-    KC_AUTOGEN = 1 << 0,         /* one side uses AutoGenerate */
-    KC_MODE = 1 << 1,            /* legacy vs Framework45 pipeline */
-    KC_VALIDATION_ALG = 1 << 2,  /* validation algorithm differs */
-    KC_VALIDATION_KEY = 1 << 3,  /* validationKey differs */
-    KC_CIPHER = 1 << 4,          /* decryption algorithm (resolved) differs */
-    KC_DECRYPTION_KEY = 1 << 5,  /* decryptionKey differs (the bytes the cipher uses) */
-    KC_ISOLATE = 1 << 6,         /* IsolateApps / IsolateByAppId makes the keys differ */
+    KC_AUTOGEN = 1 << 0,        /* one side uses AutoGenerate */
+    KC_MODE = 1 << 1,           /* legacy vs Framework45 pipeline */
+    KC_VALIDATION_ALG = 1 << 2, /* validation algorithm differs */
+    KC_VALIDATION_KEY = 1 << 3, /* validationKey differs */
+    KC_CIPHER = 1 << 4,         /* decryption algorithm (resolved) differs */
+    KC_DECRYPTION_KEY = 1 << 5, /* decryptionKey differs (the bytes the cipher uses) */
+    KC_ISOLATE = 1 << 6,        /* IsolateApps / IsolateByAppId makes the keys differ */
 };
 
 struct kc_result {

@@ -9,9 +9,8 @@ const char *lint_severity_name(enum lint_severity s)
     return s == LINT_ERROR ? "error" : "warning";
 }
 
-__attribute__((format(printf, 4, 5))) static void add(struct lint_report *r,
-                                                      enum lint_severity sev, const char *code,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void add(struct lint_report *r, enum lint_severity sev,
+                                                      const char *code, const char *fmt, ...)
 {
     if (r->count == LINT_MAX)
         return;
@@ -96,10 +95,10 @@ void keylint_check(const struct machinekey *mk, const bool *written,
             "decryption=\"3DES\" is deprecated (64-bit blocks); use AES.");
 
     if (!mk->vkey.autogen) {
-        size_t want = mk->validation == MK_VALIDATION_HMACSHA384 ||
-                              mk->validation == MK_VALIDATION_HMACSHA512
-                          ? 64
-                          : 32;
+        size_t want =
+            mk->validation == MK_VALIDATION_HMACSHA384 || mk->validation == MK_VALIDATION_HMACSHA512
+                ? 64
+                : 32;
         if (mk->vkey.len < want)
             add(r, LINT_WARNING, "short-key",
                 "validationKey is %zu bytes; use at least %zu bytes (%zu hex chars) with %s.",

@@ -21,9 +21,9 @@
 
 struct mac {
     bool md5;
-    size_t size;        /* output bytes */
-    EVP_MAC_CTX *hmac;  /* HMAC keyed with the key (owned) */
-    EVP_MD_CTX *md;     /* MD5 work context (owned) */
+    size_t size;       /* output bytes */
+    EVP_MAC_CTX *hmac; /* HMAC keyed with the key (owned) */
+    EVP_MD_CTX *md;    /* MD5 work context (owned) */
     const EVP_MD *md5_md;
     uint8_t key[MK_KEY_MAX];
     size_t key_len;

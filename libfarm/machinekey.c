@@ -20,7 +20,8 @@
     "MachineKey.Unprotect APIs, the 'validation' attribute must be one of these values: SHA1, "    \
     "HMACSHA256, HMACSHA384, HMACSHA512, or alg:[KeyedHashAlgorithm]."
 #define MSG_DECRYPTION_ENUM                                                                        \
-    "The decryption must be one of these values: Auto, DES, 3DES, AES or alg:[SymmetricAlgorithm]."
+    "The decryption must be one of these values: Auto, DES, 3DES, AES or "                         \
+    "alg:[SymmetricAlgorithm]."
 #define MSG_VALIDATION_KEY                                                                         \
     "Unable to get cookie authentication validation key. It should be either \"AutoGenerate\" or " \
     "between 40 and 128 Hex chars long, and may be followed by \",IsolateApps\"."
@@ -29,7 +30,8 @@
     "(for DES) or 48 (for 3DES and AES) Hex chars long, and may be followed by \",IsolateApps\"."
 #define MSG_INVALID_HEX "The %s specified has invalid hex characters."
 #define MSG_FX45_TOKENS                                                                            \
-    "The %s must be a hexadecimal key or \"AutoGenerate\" optionally followed by \",IsolateApps\" " \
+    "The %s must be a hexadecimal key or \"AutoGenerate\" optionally followed by "                 \
+    "\",IsolateApps\" "                                                                            \
     "and/or \",IsolateByAppId\" when compatibilityMode is Framework45."
 #define MSG_COMPAT_ENUM                                                                            \
     "The compatibilityMode must be one of these values: Framework20SP1, Framework20SP2, "          \
@@ -251,8 +253,7 @@ static void written_hash(const char *text, size_t len, struct mk_key *k)
 }
 
 /* Parse one key attribute into k. vkey tells validationKey from decryptionKey. */
-static int parse_key(const char *text, bool legacy, bool vkey, struct mk_key *k,
-                     struct errbuf *err)
+static int parse_key(const char *text, bool legacy, bool vkey, struct mk_key *k, struct errbuf *err)
 {
     const char *attr = vkey ? "validationKey" : "decryptionKey";
     size_t len = strlen(text);
@@ -262,8 +263,8 @@ static int parse_key(const char *text, bool legacy, bool vkey, struct mk_key *k,
         /* Framework45: the whole text as strict hex first, else comma-separated tokens. */
         if (hex_is_valid(text, len)) {
             if (len / 2 > MK_KEY_MAX) {
-                errbuf_set(err, "The %s is too long: farmlab accepts at most %d hex chars.",
-                           attr, 2 * MK_KEY_MAX);
+                errbuf_set(err, "The %s is too long: farmlab accepts at most %d hex chars.", attr,
+                           2 * MK_KEY_MAX);
                 return -1;
             }
             k->len = (size_t)hex_decode(text, len, k->bytes, sizeof k->bytes);
@@ -390,9 +391,9 @@ static int generate_key(struct machinekey *mk, const struct mk_params *p, bool v
             uint8_t context[620];
             long clen = kdf_purpose_context(specific, n, context, sizeof context);
             static const char label[] = "MachineKeyDerivation";
-            if (clen < 0 || kdf_sp800108(master, sizeof master, (const uint8_t *)label,
-                                         sizeof label - 1, context, (size_t)clen, k->bytes,
-                                         k->len) != 0)
+            if (clen < 0 ||
+                kdf_sp800108(master, sizeof master, (const uint8_t *)label, sizeof label - 1,
+                             context, (size_t)clen, k->bytes, k->len) != 0)
                 return -1;
         }
         OPENSSL_cleanse(master, sizeof master);
@@ -486,10 +487,10 @@ int machinekey_init(struct machinekey *mk, const struct mk_params *p, struct err
         goto fail;
     if (legacy) {
         /* The HMAC pad arrays hold one hash block; a longer key overruns them. */
-        size_t max = mk->validation == MK_VALIDATION_HMACSHA384 ||
-                             mk->validation == MK_VALIDATION_HMACSHA512
-                         ? 128
-                         : 64;
+        size_t max =
+            mk->validation == MK_VALIDATION_HMACSHA384 || mk->validation == MK_VALIDATION_HMACSHA512
+                ? 128
+                : 64;
         if (mk->vkey.len > max) {
             errbuf_set(err, MSG_VALIDATION_KEY);
             goto fail;
@@ -549,9 +550,8 @@ void machinekey_fingerprint(const struct machinekey *mk, struct mk_fingerprint *
 {
     fp_side("validation", mk_validation_name(mk->validation), mk->vkey.bytes, mk->vkey.len,
             fp->validation);
-    fp_side("decryption", mk_cipher_name(mk->cipher), mk->dkey.bytes,
-            machinekey_cipher_key_len(mk), fp->decryption);
+    fp_side("decryption", mk_cipher_name(mk->cipher), mk->dkey.bytes, machinekey_cipher_key_len(mk),
+            fp->decryption);
     fp->mode = compat_short[mk->compat];
-    snprintf(fp->text, sizeof fp->text, "v=%s d=%s m=%s", fp->validation, fp->decryption,
-             fp->mode);
+    snprintf(fp->text, sizeof fp->text, "v=%s d=%s m=%s", fp->validation, fp->decryption, fp->mode);
 }

@@ -22,7 +22,7 @@ enum mk_compat {
 };
 
 enum mk_validation {
-    MK_VALIDATION_MD5, /* legacy only: MD5(data || key), not HMAC */
+    MK_VALIDATION_MD5,  /* legacy only: MD5(data || key), not HMAC */
     MK_VALIDATION_SHA1, /* HMAC-SHA1 */
     MK_VALIDATION_3DES, /* legacy only: MAC is HMAC-SHA1, ViewState also encrypted */
     MK_VALIDATION_AES,  /* legacy only: as 3DES */
@@ -51,11 +51,11 @@ enum mk_cipher {
 struct mk_key {
     uint8_t bytes[MK_KEY_MAX]; /* effective key (after AutoGenerate / IsolateApps) */
     size_t len;
-    bool autogen;           /* "AutoGenerate": random per process, unknowable elsewhere */
-    bool isolate_apps;      /* ",IsolateApps": differs per application path */
-    bool isolate_by_app_id; /* ",IsolateByAppId": differs per application id */
-    bool lenient_hex;       /* legacy decoder read non-hex characters as 0 */
-    bool has_written_hash;  /* an explicit key: written_sha256 is set */
+    bool autogen;               /* "AutoGenerate": random per process, unknowable elsewhere */
+    bool isolate_apps;          /* ",IsolateApps": differs per application path */
+    bool isolate_by_app_id;     /* ",IsolateByAppId": differs per application id */
+    bool lenient_hex;           /* legacy decoder read non-hex characters as 0 */
+    bool has_written_hash;      /* an explicit key: written_sha256 is set */
     uint8_t written_sha256[32]; /* SHA-256 of the key text as written, upper-cased, without
                                    ",IsolateApps": what Microsoft's disclosed-key list holds */
 };

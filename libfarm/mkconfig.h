@@ -15,19 +15,19 @@
 #include "machinekey.h"
 
 struct mkconfig_opts {
-    const char *app_path;           /* for IsolateApps; NULL = "/" */
-    const uint8_t *autogen_secret;  /* see mk_params; NULL = CSPRNG */
+    const char *app_path;          /* for IsolateApps; NULL = "/" */
+    const uint8_t *autogen_secret; /* see mk_params; NULL = CSPRNG */
 };
 
 /* One <machineKey> element found in a file. */
 struct mkconfig_elem {
-    int line;                   /* 1-based line of the element */
-    char location[256];         /* the enclosing <location path="...">, "" if none */
+    int line;                         /* 1-based line of the element */
+    char location[256];               /* the enclosing <location path="...">, "" if none */
     bool written[MK_ATTR_COMPAT + 1]; /* which attributes the element writes (by enum mk_attr) */
-    bool fx45_default;          /* targetFramework >= 4.5 applied */
-    int status;                 /* 0: mk is valid; -1: err says why */
+    bool fx45_default;                /* targetFramework >= 4.5 applied */
+    int status;                       /* 0: mk is valid; -1: err says why */
     struct machinekey mk;
-    struct errbuf err;          /* "file:line: message" when status is -1 */
+    struct errbuf err; /* "file:line: message" when status is -1 */
 };
 
 /* Every <machineKey> element of the file, in document order, into a malloc'd array

@@ -36,8 +36,8 @@ int protect_derive_keys(const struct machinekey *mk, const struct protect_purpos
                         uint8_t *enc, size_t *enc_len, uint8_t *val, size_t *val_len)
 {
     uint8_t context[2048];
-    long clen = kdf_purpose_context(purpose->specific, purpose->n_specific, context,
-                                    sizeof context);
+    long clen =
+        kdf_purpose_context(purpose->specific, purpose->n_specific, context, sizeof context);
     const uint8_t *label = (const uint8_t *)purpose->primary;
     size_t label_len = strlen(purpose->primary);
     if (clen < 0)
@@ -131,8 +131,7 @@ size_t protector_overhead(const struct protector *p)
     return p->prefix_len + 2 * p->mac_size + p->modifier_len + 2 * p->block;
 }
 
-long protector_protect(struct protector *p, const uint8_t *in, size_t len, uint8_t *out,
-                       size_t cap)
+long protector_protect(struct protector *p, const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 {
     if (len > cap || cap - len < protector_overhead(p))
         return -1;

@@ -38,11 +38,11 @@ enum protect_legacy {
 };
 
 struct protect_purpose {
-    const char *primary;                            /* Framework45 KDF label */
-    const char *specific[PROTECT_PURPOSES_MAX];     /* Framework45 KDF context, in order */
+    const char *primary;                        /* Framework45 KDF label */
+    const char *specific[PROTECT_PURPOSES_MAX]; /* Framework45 KDF context, in order */
     size_t n_specific;
     enum protect_legacy legacy;
-    uint8_t modifier[PROTECT_MODIFIER_MAX];         /* legacy ViewState modifier */
+    uint8_t modifier[PROTECT_MODIFIER_MAX]; /* legacy ViewState modifier */
     size_t modifier_len;
 };
 
@@ -61,7 +61,7 @@ enum protect_status {
 struct protector {
     enum protect_legacy scheme; /* PROTECT_LEGACY_NONE when the Framework45 pipeline runs */
     bool fx45;
-    size_t prefix_len;          /* legacy: random prefix = cipher key size */
+    size_t prefix_len; /* legacy: random prefix = cipher key size */
     size_t block;
     size_t mac_size;
     bool has_cipher;

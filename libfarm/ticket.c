@@ -7,8 +7,8 @@
 
 /* v1 framing bytes (FormsAuthenticationTicketSerializer). */
 #define TICKET_V1_FORMAT_VERSION 0x01
-#define TICKET_V1_SPACER 0xFE
-#define TICKET_V1_FOOTER 0xFF
+#define TICKET_V1_SPACER         0xFE
+#define TICKET_V1_FOOTER         0xFF
 #define TICKET_LEGACY_HEADER_LEN 8
 
 /* FILETIMEs that DateTime.FromFileTimeUtc accepts: 0 .. DateTime.MaxValue. */
@@ -485,8 +485,7 @@ static int ticket_parse_v1(const uint8_t *in, size_t len, struct ticket *t, stru
         if (ticket_get_7bit(&r, &units, err) < 0)
             return -1;
         if (units > (r.len - r.pos) / 2) {
-            errbuf_set(err, "v1: offset %zu: %s runs past the end", r.pos,
-                       ticket_field_names[f]);
+            errbuf_set(err, "v1: offset %zu: %s runs past the end", r.pos, ticket_field_names[f]);
             return -1;
         }
         if (ticket_append_utf16(t, (enum ticket_field)f, r.in + r.pos, units) < 0) {
@@ -557,8 +556,7 @@ static int ticket_legacy_filetime(struct ticket_reader *r, int64_t *ticks, const
     return 0;
 }
 
-static int ticket_parse_legacy(const uint8_t *in, size_t len, struct ticket *t,
-                               struct errbuf *err)
+static int ticket_parse_legacy(const uint8_t *in, size_t len, struct ticket *t, struct errbuf *err)
 {
     struct ticket_reader r = {.in = in, .len = len, .pos = 0};
     uint8_t b;
@@ -632,7 +630,6 @@ int ticket_parse_any(const uint8_t *in, size_t len, struct ticket *out, struct e
         return 0;
     if (ticket_parse(in, len, TICKET_FORMAT_LEGACY, out, &legacy_err) == 0)
         return 0;
-    errbuf_set(err, "not a ticket in either format (%.200s; %.200s)", v1_err.msg,
-               legacy_err.msg);
+    errbuf_set(err, "not a ticket in either format (%.200s; %.200s)", v1_err.msg, legacy_err.msg);
     return -1;
 }

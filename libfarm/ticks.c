@@ -3,16 +3,16 @@
 #include <string.h>
 #include <time.h>
 
-#define TICKS_PER_MS 10000LL
+#define TICKS_PER_MS     10000LL
 #define TICKS_PER_MINUTE (60 * TICKS_PER_SECOND)
-#define TICKS_PER_HOUR (60 * TICKS_PER_MINUTE)
-#define TICKS_PER_DAY (24 * TICKS_PER_HOUR)
+#define TICKS_PER_HOUR   (60 * TICKS_PER_MINUTE)
+#define TICKS_PER_DAY    (24 * TICKS_PER_HOUR)
 /* days_from_civil(1, 1, 1): the day number of 0001-01-01 counted from 1970-01-01. */
 #define TICKS_DAY0_FROM_1970 (-719162LL)
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil,
- * http://howardhinnant.github.io/date_algorithms.html). Exact for every year in int64 range
- * we use (1..9999), no libc time functions involved. */
+ * http://howardhinnant.github.io/date_algorithms.html): exact for DateTime's years 1..9999
+ * and far beyond, with no libc time functions involved. */
 static int64_t ticks_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
@@ -28,10 +28,10 @@ static void ticks_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;                                     /* [0, 146096] */
+    int64_t doe = z - era * 146097;                                      /* [0, 146096] */
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);              /* [0, 365] */
-    int64_t mp = (5 * doy + 2) / 153;                                   /* [0, 11] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
     *d = (int)(doy - (153 * mp + 2) / 5 + 1);
     *m = (int)(mp < 10 ? mp + 3 : mp - 9);
     *y = yoe + era * 400 + (*m <= 2);
@@ -213,7 +213,7 @@ static const struct {
     const char *suffix;
     int64_t ticks;
 } ticks_units[] = {
-    {"d", TICKS_PER_DAY}, {"h", TICKS_PER_HOUR}, {"m", TICKS_PER_MINUTE},
+    {"d", TICKS_PER_DAY},    {"h", TICKS_PER_HOUR}, {"m", TICKS_PER_MINUTE},
     {"s", TICKS_PER_SECOND}, {"ms", TICKS_PER_MS},
 };
 

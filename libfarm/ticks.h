@@ -7,11 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TICKS_PER_SECOND 10000000LL
-#define TICKS_UNIX_EPOCH 621355968000000000LL     /* 1970-01-01T00:00:00Z */
-#define TICKS_FILETIME_EPOCH 504911232000000000LL /* 1601-01-01T00:00:00Z */
-#define TICKS_MAX 3155378975999999999LL           /* 9999-12-31T23:59:59.9999999Z */
-#define TICKS_ISO_MAX 40                          /* buffer size for ticks_format_iso */
+#define TICKS_PER_SECOND     10000000LL
+#define TICKS_UNIX_EPOCH     621355968000000000LL  /* 1970-01-01T00:00:00Z */
+#define TICKS_FILETIME_EPOCH 504911232000000000LL  /* 1601-01-01T00:00:00Z */
+#define TICKS_MAX            3155378975999999999LL /* 9999-12-31T23:59:59.9999999Z */
+#define TICKS_ISO_MAX        40                    /* buffer size for ticks_format_iso */
 
 /* Now, from the realtime clock. */
 int64_t ticks_now(void);

@@ -92,8 +92,8 @@ long viewstate_protect(struct viewstate *vs, const uint8_t *payload, size_t len,
     return rc;
 }
 
-enum vs_status viewstate_unprotect(struct viewstate *vs, const char *text, size_t len,
-                                   uint8_t *out, size_t cap, size_t *out_len)
+enum vs_status viewstate_unprotect(struct viewstate *vs, const char *text, size_t len, uint8_t *out,
+                                   size_t cap, size_t *out_len)
 {
     if (len == 0 || len > VIEWSTATE_MAX)
         return VS_MALFORMED;

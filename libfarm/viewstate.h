@@ -52,8 +52,8 @@ long viewstate_protect(struct viewstate *vs, const uint8_t *payload, size_t len,
                        size_t cap);
 
 /* Decode and check a __VIEWSTATE value; on VS_VALID the payload is in out[0..*out_len). */
-enum vs_status viewstate_unprotect(struct viewstate *vs, const char *text, size_t len,
-                                   uint8_t *out, size_t cap, size_t *out_len);
+enum vs_status viewstate_unprotect(struct viewstate *vs, const char *text, size_t len, uint8_t *out,
+                                   size_t cap, size_t *out_len);
 
 /* "EDD8C9AE" style text of a generator value, as pages write it (8 upper-case hex). */
 void viewstate_generator_text(uint32_t generator, char out[9]);

@@ -112,19 +112,19 @@ static void test_base64_decode_rejects_malformed(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "Zg=",       /* length not a multiple of 4 */
-        "Zg",        /* padding missing */
-        "Zm9",       /* padding missing */
-        "Z===",      /* three pads */
-        "====",      /* nothing but pads */
-        "Zg==Zm8=",  /* padding in the middle */
-        "Z=g=",      /* pad before data */
-        "Zm9*",      /* bad character */
-        "Zm9 ",      /* whitespace is not accepted */
-        "Zm9\n",     /* nor a newline */
-        "Zh==",      /* non-zero bits after the last byte */
-        "Zm9=",      /* non-zero bits after the last byte */
-        "Zm9vY===",  /* three pads */
+        "Zg=",      /* length not a multiple of 4 */
+        "Zg",       /* padding missing */
+        "Zm9",      /* padding missing */
+        "Z===",     /* three pads */
+        "====",     /* nothing but pads */
+        "Zg==Zm8=", /* padding in the middle */
+        "Z=g=",     /* pad before data */
+        "Zm9*",     /* bad character */
+        "Zm9 ",     /* whitespace is not accepted */
+        "Zm9\n",    /* nor a newline */
+        "Zh==",     /* non-zero bits after the last byte */
+        "Zm9=",     /* non-zero bits after the last byte */
+        "Zm9vY===", /* three pads */
     };
     uint8_t out[16];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -139,17 +139,17 @@ static void test_base64_urltoken_decode_rejects_malformed(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "Zg",     /* last char is not a pad-count digit */
-        "Zg3",    /* pad count above 2 */
-        "Zg9",    /* pad count above 2 (.NET would try to pad with 9 '=') */
-        "Zg1",    /* wrong pad count for the length */
-        "Zm9v1",  /* wrong pad count for the length */
-        "Zm8",    /* no digit, last char taken as data */
-        "0",      /* empty body: the encoder writes "" for no bytes */
-        "Z1",     /* one data char cannot come from any bytes */
-        "Zm=v0",  /* '=' inside */
-        "Zm9 0",  /* whitespace */
-        "Zh2",    /* non-zero bits after the last byte */
+        "Zg",    /* last char is not a pad-count digit */
+        "Zg3",   /* pad count above 2 */
+        "Zg9",   /* pad count above 2 (.NET would try to pad with 9 '=') */
+        "Zg1",   /* wrong pad count for the length */
+        "Zm9v1", /* wrong pad count for the length */
+        "Zm8",   /* no digit, last char taken as data */
+        "0",     /* empty body: the encoder writes "" for no bytes */
+        "Z1",    /* one data char cannot come from any bytes */
+        "Zm=v0", /* '=' inside */
+        "Zm9 0", /* whitespace */
+        "Zh2",   /* non-zero bits after the last byte */
     };
     uint8_t out[16];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

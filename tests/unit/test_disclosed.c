@@ -92,8 +92,8 @@ static void test_disclosed_loads_microsoft_format(void **state)
  * --decryption-key HEX; report every hex key not in the built-in list. */
 static int check_text(const char *file, const char *text)
 {
-    static const char *const marks[] = {"validationKey=\"", "decryptionKey=\"",
-                                        "--validation-key ", "--decryption-key "};
+    static const char *const marks[] = {"validationKey=\"", "decryptionKey=\"", "--validation-key ",
+                                        "--decryption-key "};
     int missing = 0;
     for (size_t m = 0; m < 4; m++) {
         for (const char *p = strstr(text, marks[m]); p; p = strstr(p + 1, marks[m])) {

@@ -209,8 +209,7 @@ static void test_formsauth_round_trips_every_combination(void **state)
                         enum fa_status st = formsauth_decode(&fa, cookie, (size_t)n, now, &back);
                         if (st != FA_VALID)
                             fail_msg("%s %s %s/%zu vkey %zu fmt %d: %s", compats[c], vals[va],
-                                     decs[de].name, decs[de].len, vlens[vl], f,
-                                     fa_status_name(st));
+                                     decs[de].name, decs[de].len, vlens[vl], f, fa_status_name(st));
                         assert_int_equal(back.format, t.format);
                         assert_int_equal(back.version, 2);
                         assert_true(back.persistent);
@@ -244,8 +243,7 @@ static void test_formsauth_legacy_header_follows_mode(void **state)
         char cookie[FORMSAUTH_COOKIE_MAX + 1];
         long n = formsauth_issue(&fa, &t, cookie, sizeof cookie);
         assert_true(n > 0);
-        assert_int_equal(formsauth_decode(&fa, cookie, (size_t)n, t.issue_ticks, &back),
-                         FA_VALID);
+        assert_int_equal(formsauth_decode(&fa, cookie, (size_t)n, t.issue_ticks, &back), FA_VALID);
         static const uint8_t zero[8];
         if (c == 0)
             assert_memory_not_equal(back.legacy_header, zero, 8);
@@ -277,8 +275,7 @@ static void test_formsauth_tampered_cookies_are_rejected(void **state)
             bin[bit / 8] ^= (uint8_t)(1u << (bit % 8));
             hex_encode(bin, (size_t)blen, work);
             bin[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-            assert_int_equal(formsauth_decode(&fa, work, (size_t)n, now, &back),
-                             FA_MAC_MISMATCH);
+            assert_int_equal(formsauth_decode(&fa, work, (size_t)n, now, &back), FA_MAC_MISMATCH);
         }
         /* Truncations by whole bytes: a MAC mismatch, or malformed when too short. */
         for (long len = 2; len < n; len += 2) {
@@ -288,8 +285,7 @@ static void test_formsauth_tampered_cookies_are_rejected(void **state)
         /* Extensions. */
         memcpy(work, cookie, (size_t)n);
         memcpy(work + n, "00", 3);
-        assert_int_equal(formsauth_decode(&fa, work, (size_t)n + 2, now, &back),
-                         FA_MAC_MISMATCH);
+        assert_int_equal(formsauth_decode(&fa, work, (size_t)n + 2, now, &back), FA_MAC_MISMATCH);
         /* Odd lengths are not hex; as UrlToken they do not decode either (or not to a MAC). */
         for (long len = 1; len < n; len += 37) {
             enum fa_status st = formsauth_decode(&fa, cookie, (size_t)len, now, &back);
@@ -343,12 +339,12 @@ static void test_formsauth_same_validation_other_decryption_is_bad_ticket(void *
         for (size_t i = 0; i < 64; i++)
             vkey[i] = (uint8_t)(1 + 13 * i);
         hex_encode(vkey, 64, vhex);
-        struct mk_params p = {.validation_key = vhex,
-                              .decryption_key =
-                                  "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF",
-                              .validation = "SHA1",
-                              .decryption = "AES",
-                              .compat = "Framework20SP2"};
+        struct mk_params p = {
+            .validation_key = vhex,
+            .decryption_key = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF",
+            .validation = "SHA1",
+            .decryption = "AES",
+            .compat = "Framework20SP2"};
         struct machinekey mk;
         assert_int_equal(machinekey_init(&mk, &p, NULL, NULL), 0);
         assert_int_equal(formsauth_init(&b, &mk, NULL), 0);

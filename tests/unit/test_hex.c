@@ -62,7 +62,10 @@ static void test_hex_decode_rejects_non_hex_chars(void **state)
         assert_int_equal(hex_decode(bad[i], 2, out, sizeof out), -1);
     }
     /* An embedded NUL is a bad character, not an end of text. */
-    assert_int_equal(hex_decode("00\0" "0", 4, out, sizeof out), -1);
+    assert_int_equal(hex_decode("00\0"
+                                "0",
+                                4, out, sizeof out),
+                     -1);
 }
 
 static void test_hex_decode_respects_cap(void **state)

@@ -10,9 +10,9 @@
 
 #include "keycompare.h"
 
-#define VKEY "5D1E3B2A9C8F7E6D5C4B3A291807F6E5D4C3B2A19F8E7D6C5B4A392817F6E5D4"
+#define VKEY  "5D1E3B2A9C8F7E6D5C4B3A291807F6E5D4C3B2A19F8E7D6C5B4A392817F6E5D4"
 #define VKEY2 "6D1E3B2A9C8F7E6D5C4B3A291807F6E5D4C3B2A19F8E7D6C5B4A392817F6E5D4"
-#define DKEY "9E8D7C6B5A4938271605F4E3D2C1B0A99E8D7C6B5A4938271605F4E3D2C1B0A9"
+#define DKEY  "9E8D7C6B5A4938271605F4E3D2C1B0A99E8D7C6B5A4938271605F4E3D2C1B0A9"
 #define DKEY2 "AE8D7C6B5A4938271605F4E3D2C1B0A99E8D7C6B5A4938271605F4E3D2C1B0A9"
 
 static struct machinekey mk(const char *vk, const char *dk, const char *val, const char *dec,
@@ -48,16 +48,19 @@ static void test_keycompare_cases(void **state)
 {
     (void)state;
     const char *fx = "Framework45", *sp1 = "Framework20SP1", *sp2 = "Framework20SP2";
-    expect(mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL), mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL),
-           true, FA_VALID, 0, "same keys");
-    expect(mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL), mk(VKEY2, DKEY, "HMACSHA256", "AES", fx, NULL),
-           false, FA_MAC_MISMATCH, KC_VALIDATION_KEY, "validationKey differs");
-    expect(mk(VKEY, DKEY, "SHA1", "AES", sp2, NULL), mk(VKEY, DKEY2, "SHA1", "AES", sp2, NULL), false,
-           FA_BAD_TICKET, KC_DECRYPTION_KEY, "decryptionKey differs");
-    expect(mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL), mk(VKEY, DKEY, "HMACSHA512", "AES", fx, NULL),
-           false, FA_MAC_MISMATCH, KC_VALIDATION_ALG, "validation HMACSHA256 vs HMACSHA512");
-    expect(mk(VKEY, DKEY, "HMACSHA256", "AES", sp2, NULL), mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL),
-           false, FA_MAC_MISMATCH, KC_MODE, "compatibilityMode");
+    expect(mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL),
+           mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL), true, FA_VALID, 0, "same keys");
+    expect(mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL),
+           mk(VKEY2, DKEY, "HMACSHA256", "AES", fx, NULL), false, FA_MAC_MISMATCH,
+           KC_VALIDATION_KEY, "validationKey differs");
+    expect(mk(VKEY, DKEY, "SHA1", "AES", sp2, NULL), mk(VKEY, DKEY2, "SHA1", "AES", sp2, NULL),
+           false, FA_BAD_TICKET, KC_DECRYPTION_KEY, "decryptionKey differs");
+    expect(mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL),
+           mk(VKEY, DKEY, "HMACSHA512", "AES", fx, NULL), false, FA_MAC_MISMATCH, KC_VALIDATION_ALG,
+           "validation HMACSHA256 vs HMACSHA512");
+    expect(mk(VKEY, DKEY, "HMACSHA256", "AES", sp2, NULL),
+           mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL), false, FA_MAC_MISMATCH, KC_MODE,
+           "compatibilityMode");
     /* SP1 and SP2 write the same v1 tickets. */
     expect(mk(VKEY, DKEY, "SHA1", "AES", sp1, NULL), mk(VKEY, DKEY, "SHA1", "AES", sp2, NULL), true,
            FA_VALID, 0, "same keys");
@@ -66,8 +69,8 @@ static void test_keycompare_cases(void **state)
            FA_VALID, KC_VALIDATION_ALG, "still validate");
     /* DES uses the first 8 bytes: keys differing after them agree. */
     expect(mk(VKEY, "0102030405060708AAAAAAAAAAAAAAAA", "SHA1", "DES", sp2, NULL),
-           mk(VKEY, "0102030405060708BBBBBBBBBBBBBBBB", "SHA1", "DES", sp2, NULL), true, FA_VALID, 0,
-           "same keys");
+           mk(VKEY, "0102030405060708BBBBBBBBBBBBBBBB", "SHA1", "DES", sp2, NULL), true, FA_VALID,
+           0, "same keys");
     expect(mk("AutoGenerate", "AutoGenerate", "HMACSHA256", "AES", fx, NULL),
            mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL), false, FA_MAC_MISMATCH, KC_AUTOGEN,
            "AutoGenerate");

@@ -11,7 +11,7 @@
 #include "keylint.h"
 
 #define VKEY64                                                                                     \
-    "5D1E3B2A9C8F7E6D5C4B3A291807F6E5D4C3B2A19F8E7D6C5B4A392817F6E5D4"                           \
+    "5D1E3B2A9C8F7E6D5C4B3A291807F6E5D4C3B2A19F8E7D6C5B4A392817F6E5D4"                             \
     "C3B2A1908F7E6D5C4B3A29180F1E2D3C4B5A69788796A5B4C3D2E1F00F1E2D3C"
 #define DKEY32 "9E8D7C6B5A4938271605F4E3D2C1B0A99E8D7C6B5A4938271605F4E3D2C1B0A9"
 
@@ -99,12 +99,12 @@ static void test_keylint_short_keys_and_isolate_apps(void **state)
 static void test_keylint_disclosed_and_bad_hex(void **state)
 {
     (void)state;
-    struct mk_params p = {
-        .validation_key = "8ED2CDBA742675EB1EDB2C650245CD179998786C2F74D2EF56BE488519BAE55B2671"
-                          "7CF76A5348DC83D34F3E3F079DECAD2075FF278BD927C06F784923F59DD1",
-        .decryption_key = "B134B1E055D415013E31DECBF84B80492E8A8F1623F7332E",
-        .validation = "SHA1",
-        .compat = "Framework20SP2"};
+    struct mk_params p = {.validation_key =
+                              "8ED2CDBA742675EB1EDB2C650245CD179998786C2F74D2EF56BE488519BAE55B2671"
+                              "7CF76A5348DC83D34F3E3F079DECAD2075FF278BD927C06F784923F59DD1",
+                          .decryption_key = "B134B1E055D415013E31DECBF84B80492E8A8F1623F7332E",
+                          .validation = "SHA1",
+                          .compat = "Framework20SP2"};
     struct lint_report r;
     lint(&p, NULL, &r);
     const struct lint_finding *f = find(&r, "disclosed-key");
@@ -126,10 +126,9 @@ static void test_keylint_disclosed_and_bad_hex(void **state)
 static void test_keylint_implicit_mode(void **state)
 {
     (void)state;
-    struct mk_params p = {.validation_key = VKEY64, .decryption_key = DKEY32,
-                          .fx45_default = true};
-    bool written[MK_ATTR_COMPAT + 1] = {[MK_ATTR_VALIDATION_KEY] = true,
-                                        [MK_ATTR_DECRYPTION_KEY] = true};
+    struct mk_params p = {.validation_key = VKEY64, .decryption_key = DKEY32, .fx45_default = true};
+    bool written[MK_ATTR_COMPAT + 1] = {
+        [MK_ATTR_VALIDATION_KEY] = true, [MK_ATTR_DECRYPTION_KEY] = true};
     struct lint_report r;
     lint(&p, written, &r);
     assert_int_equal(find(&r, "implicit-mode")->severity, LINT_WARNING);

@@ -12,7 +12,7 @@
 #include "machinekey.h"
 
 #define VKEY64                                                                                     \
-    "0102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F20"                           \
+    "0102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F20"                             \
     "2122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F40"
 #define DKEY32 "A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBFC0"
 
@@ -117,7 +117,9 @@ static void test_machinekey_errors_use_aspnet_words(void **state)
         {{.validation_key = VKEY64, .decryption_key = DKEY32, .validation = "SHA256"},
          MK_ATTR_VALIDATION,
          "The validation must be one of these values"},
-        {{.validation_key = VKEY64, .decryption_key = DKEY32, .validation = "MD5",
+        {{.validation_key = VKEY64,
+          .decryption_key = DKEY32,
+          .validation = "MD5",
           .compat = "Framework45"},
          MK_ATTR_VALIDATION,
          "compatibilityMode=\"Framework45\""},
@@ -208,8 +210,8 @@ static void test_machinekey_validation_key_limits(void **state)
 static void test_machinekey_fingerprints(void **state)
 {
     (void)state;
-    struct mk_params p = {.validation_key = VKEY64, .decryption_key = DKEY32,
-                          .compat = "Framework45"};
+    struct mk_params p = {
+        .validation_key = VKEY64, .decryption_key = DKEY32, .compat = "Framework45"};
     struct machinekey a, b;
     struct errbuf err;
     assert_int_equal(init(&a, &p, &err, NULL), 0);

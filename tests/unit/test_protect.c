@@ -66,7 +66,7 @@ static const char *data_member(json_t *v)
 static const char *plain_member(json_t *v)
 {
     return json_object_get(v, "ticket_plaintext_hex") ? "ticket_plaintext_hex"
-                                                       : "expected_payload_hex";
+                                                      : "expected_payload_hex";
 }
 
 /* Every accepted vector unprotects to exactly the bytes ASP.NET protected. */
@@ -175,8 +175,7 @@ static void test_protect_kdf_two_blocks(void **state)
     uint8_t key[128], out[128], label[] = "FormsAuthentication.Ticket";
     for (size_t i = 0; i < sizeof key; i++)
         key[i] = (uint8_t)i;
-    assert_int_equal(kdf_sp800108(key, sizeof key, label, sizeof label - 1, NULL, 0, out, 128),
-                     0);
+    assert_int_equal(kdf_sp800108(key, sizeof key, label, sizeof label - 1, NULL, 0, out, 128), 0);
     /* Recompute by hand with HMAC: BE32(i) || label || 00 || BE32(1024). */
     for (uint32_t blk = 1; blk <= 2; blk++) {
         uint8_t msg[64];
@@ -188,8 +187,8 @@ static void test_protect_kdf_two_blocks(void **state)
         msg[n++] = 0, msg[n++] = 0, msg[n++] = 0x04, msg[n++] = 0x00;
         uint8_t want[64];
         size_t wl = 0;
-        assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SHA512", NULL, key, sizeof key, msg, n,
-                                  want, sizeof want, &wl));
+        assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SHA512", NULL, key, sizeof key, msg, n, want,
+                                  sizeof want, &wl));
         assert_memory_equal(out + 64 * (blk - 1), want, 64);
     }
 }
@@ -209,8 +208,8 @@ static void test_protect_round_trips_every_combination(void **state)
     static const struct {
         const char *name;
         size_t len;
-    } decs[] = {{"AES", 16}, {"AES", 24}, {"AES", 32}, {"3DES", 16}, {"3DES", 24},
-                {"DES", 8},  {"Auto", 8}, {"Auto", 32}};
+    } decs[] = {{"AES", 16},  {"AES", 24}, {"AES", 32}, {"3DES", 16},
+                {"3DES", 24}, {"DES", 8},  {"Auto", 8}, {"Auto", 32}};
     static const size_t vlens[] = {20, 64, 128};
     static const enum protect_legacy schemes[] = {PROTECT_LEGACY_FORMS, PROTECT_LEGACY_VIEWSTATE,
                                                   PROTECT_LEGACY_VIEWSTATE_ENC,
@@ -244,8 +243,8 @@ static void test_protect_round_trips_every_combination(void **state)
                     struct machinekey mk;
                     struct errbuf err = {{0}};
                     if (machinekey_init(&mk, &mp, &err, NULL) != 0)
-                        fail_msg("%s %s %s/%zu vkey %zu: %s", compats[c], vals[va],
-                                 decs[de].name, decs[de].len, vlens[vl], err.msg);
+                        fail_msg("%s %s %s/%zu vkey %zu: %s", compats[c], vals[va], decs[de].name,
+                                 decs[de].len, vlens[vl], err.msg);
                     for (size_t s = 0; s < 4; s++) {
                         struct protect_purpose pp = {.primary = "Test.Purpose",
                                                      .specific = {"a", "b"},
@@ -254,8 +253,7 @@ static void test_protect_round_trips_every_combination(void **state)
                                                      .modifier = {0xae, 0xc9, 0xd8, 0xed},
                                                      .modifier_len = 4};
                         struct protector p;
-                        if (schemes[s] == PROTECT_LEGACY_NONE &&
-                            (va == 0 || va == 2 || va == 3)) {
+                        if (schemes[s] == PROTECT_LEGACY_NONE && (va == 0 || va == 2 || va == 3)) {
                             assert_int_equal(protector_init(&p, &mk, &pp, NULL), -1);
                             continue;
                         }
@@ -325,8 +323,8 @@ static void test_protect_tamper_is_rejected(void **state)
             assert_int_equal(st, PROTECT_MAC_MISMATCH);
         }
         for (long len = 0; len < n; len++) {
-            enum protect_status st = protector_unprotect(&p, prot, (size_t)len, back, sizeof back,
-                                                         &blen);
+            enum protect_status st =
+                protector_unprotect(&p, prot, (size_t)len, back, sizeof back, &blen);
             assert_int_equal(st, len < 16 ? PROTECT_MALFORMED : PROTECT_MAC_MISMATCH);
         }
         memcpy(work, prot, (size_t)n);
@@ -354,8 +352,7 @@ static void test_protect_other_decryption_key_is_bad_data(void **state)
         size_t blen;
         long n = protector_protect(&a, plain, sizeof plain, prot, sizeof prot);
         assert_true(n > 0);
-        enum protect_status st = protector_unprotect(&b, prot, (size_t)n, back, sizeof back,
-                                                     &blen);
+        enum protect_status st = protector_unprotect(&b, prot, (size_t)n, back, sizeof back, &blen);
         if (c == 0) {
             /* Legacy: the outer MAC covers the ciphertext only, so it passes. */
             assert_int_equal(st, PROTECT_BAD_DATA);

@@ -40,8 +40,7 @@ static struct vec *vecs_load(size_t *count)
         x->json = v;
         x->expected = json_object_get(v, "expected");
         assert_non_null(x->expected);
-        assert_int_equal(ticket_format_from_name(testutil_str(v, "ticket_format"), &x->format),
-                         0);
+        assert_int_equal(ticket_format_from_name(testutil_str(v, "ticket_format"), &x->format), 0);
         x->bytes = testutil_unhex(testutil_str(v, "ticket_plaintext_hex"), &x->len);
     }
     /* 16 accepted tickets: 11 v1 and 5 legacy (reference §5.1). */
@@ -254,8 +253,7 @@ static void assert_bit_flips_fail(const struct vec *x, size_t pos, uint8_t bits)
         buf[pos] ^= (uint8_t)(1u << bit);
         struct ticket t;
         if (ticket_parse(buf, x->len, x->format, &t, NULL) != -1)
-            fail_msg("%s: flipping bit %d of byte %zu was accepted; expected -1", x->id, bit,
-                     pos);
+            fail_msg("%s: flipping bit %d of byte %zu was accepted; expected -1", x->id, bit, pos);
     }
     free(buf);
 }
@@ -460,8 +458,8 @@ static void test_ticket_v1_round_trip_embedded_nul(void **state)
 /* A hand-built v1 ticket with the given name bytes (length prefix included). */
 static size_t build_v1(uint8_t *out, const uint8_t *name, size_t name_len)
 {
-    static const uint8_t head[20] = {0x01, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0xFE,
-                                     0,    0,    0, 0, 0, 0, 0, 0, 0x00};
+    static const uint8_t head[20] = {0x01, 0x01, 0, 0, 0, 0, 0, 0, 0, 0,
+                                     0xFE, 0,    0, 0, 0, 0, 0, 0, 0, 0x00};
     size_t n = 0;
     memcpy(out, head, sizeof head);
     n += sizeof head;
@@ -481,11 +479,11 @@ static void test_ticket_v1_lone_surrogates_become_replacement(void **state)
         size_t wire_len;
         const char *want;
     } cases[] = {
-        {{0x01, 0x00, 0xD8}, 3, "\xEF\xBF\xBD"},                          /* lone high */
-        {{0x01, 0x00, 0xDC}, 3, "\xEF\xBF\xBD"},                          /* lone low */
-        {{0x02, 0x00, 0xD8, 0x41, 0x00}, 5, "\xEF\xBF\xBD" "A"},           /* high, then 'A' */
-        {{0x02, 0x00, 0xDC, 0x00, 0xD8}, 5, "\xEF\xBF\xBD\xEF\xBF\xBD"},   /* low before high */
-        {{0x02, 0x3D, 0xD8, 0x00, 0xDE}, 5, "\xF0\x9F\x98\x80"},           /* a real pair */
+        {{0x01, 0x00, 0xD8}, 3, "\xEF\xBF\xBD"},                         /* lone high */
+        {{0x01, 0x00, 0xDC}, 3, "\xEF\xBF\xBD"},                         /* lone low */
+        {{0x02, 0x00, 0xD8, 0x41, 0x00}, 5, "\xEF\xBF\xBD\x41"},         /* high, then 'A' */
+        {{0x02, 0x00, 0xDC, 0x00, 0xD8}, 5, "\xEF\xBF\xBD\xEF\xBF\xBD"}, /* low before high */
+        {{0x02, 0x3D, 0xD8, 0x00, 0xDE}, 5, "\xF0\x9F\x98\x80"},         /* a real pair */
         {{0x03, 0x3D, 0xD8, 0x3D, 0xD8, 0x00, 0xDE}, 7, "\xEF\xBF\xBD\xF0\x9F\x98\x80"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -525,8 +523,7 @@ static void test_ticket_v1_7bit_lengths_are_strict(void **state)
         if (ticket_parse(buf, n, TICKET_FORMAT_V1, &t, &err) != -1)
             fail_msg("accepted a name length that is %s; expected -1", bad[i].why);
         if (strstr(err.msg, bad[i].msg) == NULL)
-            fail_msg("%s: error \"%s\" does not mention \"%s\"", bad[i].why, err.msg,
-                     bad[i].msg);
+            fail_msg("%s: error \"%s\" does not mention \"%s\"", bad[i].why, err.msg, bad[i].msg);
     }
     /* The same framing with a well-formed length parses, so the cases above fail for the
      * length alone. */
@@ -739,15 +736,15 @@ static void test_ticket_set_rejects_invalid_utf8(void **state)
         const char *s;
         size_t len;
     } bad[] = {
-        {"\xC3", 1},                 /* truncated 2-byte sequence */
-        {"a\xE2\x82", 3},            /* truncated 3-byte sequence */
-        {"\xC0\x80", 2},             /* overlong NUL */
-        {"\xE0\x80\xAF", 3},         /* overlong '/' */
-        {"\xED\xA0\x80", 3},         /* UTF-8 encoded surrogate U+D800 */
-        {"\xF4\x90\x80\x80", 4},     /* U+110000 */
-        {"\xFF", 1},                 /* never valid */
-        {"\x80", 1},                 /* stray continuation */
-        {"\xC3\x28", 2},             /* bad continuation */
+        {"\xC3", 1},             /* truncated 2-byte sequence */
+        {"a\xE2\x82", 3},        /* truncated 3-byte sequence */
+        {"\xC0\x80", 2},         /* overlong NUL */
+        {"\xE0\x80\xAF", 3},     /* overlong '/' */
+        {"\xED\xA0\x80", 3},     /* UTF-8 encoded surrogate U+D800 */
+        {"\xF4\x90\x80\x80", 4}, /* U+110000 */
+        {"\xFF", 1},             /* never valid */
+        {"\x80", 1},             /* stray continuation */
+        {"\xC3\x28", 2},         /* bad continuation */
     };
     struct ticket t;
     ticket_init(&t);

@@ -10,8 +10,8 @@
 
 #include "ticks.h"
 
-#define DAY (86400 * TICKS_PER_SECOND)
-#define HOUR (3600 * TICKS_PER_SECOND)
+#define DAY    (86400 * TICKS_PER_SECOND)
+#define HOUR   (3600 * TICKS_PER_SECOND)
 #define MINUTE (60 * TICKS_PER_SECOND)
 
 /* Dates from the forms-ticket vectors (reference §5.1) and fixed points of the calendar. */
@@ -264,22 +264,22 @@ static void test_ticks_parse_duration_rejects_bad_input(void **state)
     (void)state;
     const char *bad[] = {
         "",
-        "90",                      /* no unit */
-        "s",                       /* no number */
-        "1x",                      /* unknown unit */
-        "1H",                      /* units are lower case */
-        "1 h",                     /* space */
-        "-1s",                     /* negative */
-        "+1s",                     /* sign */
-        "1.5h",                    /* fraction */
-        "1h1h",                    /* repeated unit */
-        "30m1h",                   /* units out of order */
-        "500ms1s",                 /* units out of order */
-        "1h30",                    /* trailing number without unit */
-        "1hm",                     /* unit without number */
-        "99999999999999999999s",   /* number overflows int64 */
-        "922337203685477580d",     /* product overflows */
-        "10675199d2h48m5s478ms",   /* the last addition overflows */
+        "90",                    /* no unit */
+        "s",                     /* no number */
+        "1x",                    /* unknown unit */
+        "1H",                    /* units are lower case */
+        "1 h",                   /* space */
+        "-1s",                   /* negative */
+        "+1s",                   /* sign */
+        "1.5h",                  /* fraction */
+        "1h1h",                  /* repeated unit */
+        "30m1h",                 /* units out of order */
+        "500ms1s",               /* units out of order */
+        "1h30",                  /* trailing number without unit */
+        "1hm",                   /* unit without number */
+        "99999999999999999999s", /* number overflows int64 */
+        "922337203685477580d",   /* product overflows */
+        "10675199d2h48m5s478ms", /* the last addition overflows */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t t = 42;

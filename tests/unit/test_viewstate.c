@@ -109,8 +109,10 @@ static void test_viewstate_round_trip_and_other_keys(void **state)
             assert_int_equal(machinekey_init(&a, &p, NULL, NULL), 0);
             p.validation_key = "AutoGenerate";
             assert_int_equal(machinekey_init(&b, &p, NULL, NULL), 0);
-            struct viewstate_page pg = {.template_dir = "/", .type_name = "form_aspx",
-                                        .generator = 0xCA0B0334, .encrypt = enc,
+            struct viewstate_page pg = {.template_dir = "/",
+                                        .type_name = "form_aspx",
+                                        .generator = 0xCA0B0334,
+                                        .encrypt = enc,
                                         .user_key = "alice"};
             struct viewstate va, vb;
             assert_int_equal(viewstate_init(&va, &a, &pg, NULL), 0);
