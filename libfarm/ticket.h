@@ -63,8 +63,9 @@ int ticket_set(struct ticket *t, enum ticket_field f, const char *s, size_t len)
  * larger than strlen() when the string holds U+0000. Borrowed from t. */
 const char *ticket_get(const struct ticket *t, enum ticket_field f, size_t *len);
 
-/* Serialize in t->format. Returns bytes written, or -1 when cap is too small or a string
- * cannot be written (a legacy-format string containing U+0000). */
+/* Serialize in t->format. Returns bytes written, or -1 when cap is too small, a string
+ * cannot be written (a legacy-format string containing U+0000) or a date is not a valid
+ * DateTime (ticks outside 0..TICKS_MAX; legacy format: before 1601, FILETIME's epoch). */
 long ticket_serialize(const struct ticket *t, uint8_t *out, size_t cap);
 
 /* Parse exactly len bytes in the given format; trailing bytes are an error. Lone UTF-16

@@ -354,12 +354,17 @@ static void test_protect_other_decryption_key_is_bad_data(void **state)
         assert_true(n > 0);
         enum protect_status st = protector_unprotect(&b, prot, (size_t)n, back, sizeof back, &blen);
         if (c == 0) {
-            /* Legacy: the outer MAC covers the ciphertext only, so it passes. */
+            /* Legacy: the outer MAC covers the ciphertext only, so it passes, and the inner
+             * MAC catches the wrong plaintext. */
             assert_int_equal(st, PROTECT_BAD_DATA);
         } else {
             /* Framework45 derives both keys per purpose; the validation key is the same, so
-             * the MAC passes too. */
-            assert_int_equal(st, PROTECT_BAD_DATA);
+             * the MAC passes. There is no inner MAC: the padding of the garbage plaintext
+             * usually fails (bad data), and passes by chance about once in 256 tries —
+             * then the bytes are garbage, which the ticket parser above this layer rejects. */
+            assert_true(st == PROTECT_BAD_DATA || st == PROTECT_OK);
+            if (st == PROTECT_OK)
+                assert_true(blen != sizeof plain || memcmp(back, plain, sizeof plain) != 0);
         }
         protector_cleanup(&a);
         protector_cleanup(&b);
