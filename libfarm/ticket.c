@@ -1,6 +1,7 @@
 #include "ticket.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "ticks.h"
@@ -187,6 +188,12 @@ static int ticket_append_utf16(struct ticket *t, enum ticket_field f, const uint
     size_t start = pos;
     for (size_t i = 0; i < n; i++) {
         uint32_t cp = (uint32_t)units[2 * i] | (uint32_t)units[2 * i + 1] << 8;
+        if (cp < 0x80) { /* ASCII, the common case: one byte, no detour */
+            if (pos + 2 > TICKET_TEXT_MAX)
+                return -1;
+            t->text[pos++] = (char)cp;
+            continue;
+        }
         if (cp >= 0xD800 && cp <= 0xDBFF && i + 1 < n) {
             uint32_t lo = (uint32_t)units[2 * i + 2] | (uint32_t)units[2 * i + 3] << 8;
             if (lo >= 0xDC00 && lo <= 0xDFFF) {
@@ -600,9 +607,11 @@ static int ticket_parse_legacy(const uint8_t *in, size_t len, struct ticket *t, 
 int ticket_parse(const uint8_t *in, size_t len, enum ticket_format format, struct ticket *out,
                  struct errbuf *err)
 {
-    /* Parse into a scratch ticket so that *out is untouched on failure. */
+    /* Parse into a scratch ticket so that *out is untouched on failure. Only the header is
+     * cleared and only the used text copied out: the text area is 4 KiB and this runs on
+     * every request a sim-node serves. (The parsers lay out all three strings.) */
     struct ticket t;
-    ticket_init(&t);
+    memset(&t, 0, offsetof(struct ticket, text));
     int rc;
     switch (format) {
     case TICKET_FORMAT_V1:
@@ -618,17 +627,18 @@ int ticket_parse(const uint8_t *in, size_t len, enum ticket_format format, struc
     }
     if (rc < 0)
         return -1;
-    *out = t;
+    memcpy(out, &t, offsetof(struct ticket, text) + t.text_used);
     return 0;
 }
 
 int ticket_parse_any(const uint8_t *in, size_t len, struct ticket *out, struct errbuf *err)
 {
-    struct errbuf v1_err = {{0}};
-    struct errbuf legacy_err = {{0}};
-    if (ticket_parse(in, len, TICKET_FORMAT_V1, out, &v1_err) == 0)
+    /* Messages are only formatted when the caller wants one. */
+    struct errbuf v1_err, legacy_err;
+    v1_err.msg[0] = legacy_err.msg[0] = '\0';
+    if (ticket_parse(in, len, TICKET_FORMAT_V1, out, err ? &v1_err : NULL) == 0)
         return 0;
-    if (ticket_parse(in, len, TICKET_FORMAT_LEGACY, out, &legacy_err) == 0)
+    if (ticket_parse(in, len, TICKET_FORMAT_LEGACY, out, err ? &legacy_err : NULL) == 0)
         return 0;
     errbuf_set(err, "not a ticket in either format (%.200s; %.200s)", v1_err.msg, legacy_err.msg);
     return -1;

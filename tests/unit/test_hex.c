@@ -122,6 +122,48 @@ static void test_hex_vector_key_round_trips(void **state)
     assert_string_equal(text, key);
 }
 
+/* Every byte value at every position of an 18-character text — the eight-at-a-time path
+ * (positions 0-15) and the tail (16-17) — gives the same answer as a plain reference. */
+static int ref_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static void test_hex_decode_matches_reference_for_every_char(void **state)
+{
+    (void)state;
+    char text[19] = "0123456789abcdefAB";
+    for (int pos = 0; pos < 18; pos++) {
+        for (int c = 0; c < 256; c++) {
+            char t[19];
+            memcpy(t, text, sizeof t);
+            t[pos] = (char)c;
+            uint8_t got[9], want[9];
+            bool ok = true;
+            for (int i = 0; i < 18; i += 2) {
+                int hi = ref_digit((unsigned char)t[i]), lo = ref_digit((unsigned char)t[i + 1]);
+                if (hi < 0 || lo < 0)
+                    ok = false;
+                else
+                    want[i / 2] = (uint8_t)(hi << 4 | lo);
+            }
+            long n = hex_decode(t, 18, got, sizeof got);
+            if (!ok) {
+                assert_int_equal(n, -1);
+            } else {
+                assert_int_equal(n, 9);
+                assert_memory_equal(got, want, 9);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -135,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_hex_is_valid_answers),
         cmocka_unit_test(test_hex_round_trips_every_byte),
         cmocka_unit_test(test_hex_vector_key_round_trips),
+        cmocka_unit_test(test_hex_decode_matches_reference_for_every_char),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
