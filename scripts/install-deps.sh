@@ -9,8 +9,10 @@ set -euo pipefail
 packages=(
   # toolchain
   gcc make cmake pkg-config
-  # libfarm: machineKey crypto, config files, JSON output
-  libssl-dev libxml2-dev libjansson-dev
+  # libfarm: machineKey crypto, config files, JSON output, HTTP parsing
+  libssl-dev libxml2-dev libjansson-dev node-llhttp
+  # sim-node and lb: the event loop
+  libev-dev
   # tests
   libcmocka-dev jq
 )

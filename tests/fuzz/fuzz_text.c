@@ -110,8 +110,7 @@ static void fuzz_base64(const char *text, size_t len, const uint8_t *data, size_
     size_t ulen = base64_urltoken_encode(data, size, enc);
     FUZZ_CHECK(ulen == strlen(enc) && ulen <= elen + 1, "urltoken: encoded length");
     n = base64_urltoken_decode(enc, ulen, dec, size);
-    FUZZ_CHECK(n == (long)size && memcmp(dec, data, size) == 0,
-               "urltoken: decode(encode(b)) == b");
+    FUZZ_CHECK(n == (long)size && memcmp(dec, data, size) == 0, "urltoken: decode(encode(b)) == b");
     free(enc);
     free(dec);
 }

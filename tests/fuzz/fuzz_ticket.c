@@ -22,9 +22,8 @@
 
 static bool fuzz_ticket_equal(const struct ticket *a, const struct ticket *b)
 {
-    if (a->format != b->format || a->version != b->version ||
-        a->issue_ticks != b->issue_ticks || a->expiration_ticks != b->expiration_ticks ||
-        a->persistent != b->persistent)
+    if (a->format != b->format || a->version != b->version || a->issue_ticks != b->issue_ticks ||
+        a->expiration_ticks != b->expiration_ticks || a->persistent != b->persistent)
         return false;
     if (a->format == TICKET_FORMAT_LEGACY &&
         memcmp(a->legacy_header, b->legacy_header, sizeof a->legacy_header) != 0)
