@@ -134,8 +134,8 @@ void http_parser_cleanup(struct http_parser *p)
     buf_cleanup(&p->req.body);
 }
 
-enum http_feed http_parser_feed(struct http_parser *p, const char *buf, size_t from,
-                                  size_t len, size_t *used)
+enum http_feed http_parser_feed(struct http_parser *p, const char *buf, size_t from, size_t len,
+                                size_t *used)
 {
     p->base = buf;
     *used = 0;

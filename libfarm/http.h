@@ -34,14 +34,14 @@ struct http_limits {
 
 /* Why parsing stopped. */
 enum http_feed {
-    HTTP_FEED_MORE,  /* all bytes consumed, no complete request yet */
+    HTTP_FEED_MORE,    /* all bytes consumed, no complete request yet */
     HTTP_FEED_REQUEST, /* a complete request is ready (paused) */
     HTTP_FEED_ERROR,   /* malformed (400), too large (413/431): see error_status */
 };
 
 struct http_request {
     /* filled per message */
-    int method;                  /* enum llhttp_method */
+    int method; /* enum llhttp_method */
     int version_major, version_minor;
     bool keep_alive;
     struct http_span url;
@@ -58,10 +58,10 @@ struct http_parser {
     size_t header_bytes; /* of the current message */
     bool in_headers;
     bool last_was_value; /* for header field/value pairing */
-    bool started; /* a message has begun */
+    bool started;        /* a message has begun */
     bool message_done;
     bool too_many_headers;
-    int error_status;    /* 400, 413, 431 once HTTP_FEED_ERROR */
+    int error_status; /* 400, 413, 431 once HTTP_FEED_ERROR */
     const char *error_reason;
     struct http_request req;
 };
@@ -72,8 +72,8 @@ void http_parser_cleanup(struct http_parser *p);
 /* Parse buf[from..len) (buf holds the connection's unconsumed bytes from offset 0; spans
  * are relative to buf). *used gets how many bytes from `from` were consumed. After
  * HTTP_FEED_REQUEST, handle p->req, then call http_parser_next() before feeding the rest. */
-enum http_feed http_parser_feed(struct http_parser *p, const char *buf, size_t from,
-                                  size_t len, size_t *used);
+enum http_feed http_parser_feed(struct http_parser *p, const char *buf, size_t from, size_t len,
+                                size_t *used);
 
 /* Ready for the next message on the same connection. */
 void http_parser_next(struct http_parser *p);

@@ -14,7 +14,7 @@
 #include "stateclient.h"
 #include "ticks.h"
 
-#define SID_LEN 24
+#define SID_LEN   24
 #define PARAM_MAX 512
 
 /* What one request found out about its caller; the X-Farm-* headers report it. */
@@ -343,8 +343,7 @@ static void page_whoami(struct node *n, struct response *rs, struct visit *v)
     html_end(rs);
 }
 
-static void page_error(struct node *n, struct response *rs, int status, const char *text,
-                       bool html)
+static void page_error(struct node *n, struct response *rs, int status, const char *text, bool html)
 {
     rs->status = status;
     if (html) {
@@ -483,8 +482,8 @@ static void page_cart(struct node *n, struct response *rs, struct visit *v, cons
     if (add) {
         buf_puts(&v->items, add);
         buf_puts(&v->items, "\n");
-        if (sessions_save(n->sessions, now_seconds(n), v->sid, v->items.data, v->items.len,
-                          &err) != 0) {
+        if (sessions_save(n->sessions, now_seconds(n), v->sid, v->items.data, v->items.len, &err) !=
+            0) {
             v->session = "error";
             n->counters.session_errors++;
             page_error(n, rs, 500, STATECLIENT_UNREACHABLE_TEXT, v->html);
@@ -506,13 +505,15 @@ const struct viewstate_page NODE_FORM_PAGE = {
 static void page_form_get(struct node *n, struct response *rs)
 {
     char payload[200];
-    int plen = snprintf(payload, sizeof payload, "\xff\x01" "farmlab:node=%s;issued=%lld",
+    int plen = snprintf(payload, sizeof payload,
+                        "\xff\x01"
+                        "farmlab:node=%s;issued=%lld",
                         n->cfg.name, (long long)node_now(n));
     char vs[1024], gen[9];
-    if (plen < 0 || viewstate_protect(&n->vs, (const uint8_t *)payload,
-                                      (size_t)plen < sizeof payload ? (size_t)plen
-                                                                    : sizeof payload - 1,
-                                      vs, sizeof vs) < 0) {
+    if (plen < 0 ||
+        viewstate_protect(&n->vs, (const uint8_t *)payload,
+                          (size_t)plen < sizeof payload ? (size_t)plen : sizeof payload - 1, vs,
+                          sizeof vs) < 0) {
         page_error(n, rs, 500, "Cannot protect ViewState.", true);
         return;
     }
@@ -533,9 +534,9 @@ static void page_form_post(struct node *n, const struct request_ctx *rq, struct 
 {
     const struct buf *body = &rq->req->body;
     char *vs = malloc(body->len + 1);
-    long len = vs ? http_param(body->data ? body->data : "", body->len, "__VIEWSTATE", vs,
-                               body->len + 1)
-                  : -1;
+    long len =
+        vs ? http_param(body->data ? body->data : "", body->len, "__VIEWSTATE", vs, body->len + 1)
+           : -1;
     if (len <= 0) {
         free(vs);
         page_error(n, rs, 400, "No __VIEWSTATE field was posted.", v->html);
@@ -768,8 +769,7 @@ void node_handle(void *app, const struct request_ctx *rq, struct response *rs)
                      path_is(path, plen, "/login") || path_is(path, plen, "/account") ||
                      path_is(path, plen, "/cart") || path_is(path, plen, "/cart/add") ||
                      path_is(path, plen, "/form");
-        page_error(n, rs, known ? 405 : 404, known ? "Method not allowed." : "Not found.",
-                   v.html);
+        page_error(n, rs, known ? 405 : 404, known ? "Method not allowed." : "Not found.", v.html);
     }
 done:
     farm_headers(n, rs, &v);

@@ -113,8 +113,23 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 int main(int argc, char **argv)
 {
     enum {
-        O_NAME = 1, O_LISTEN, O_MK, O_APP, O_SESSION, O_STIMEOUT, O_TTIMEOUT, O_SLIDING,
-        O_COOKIE, O_CLOCK, O_SEED, O_FAULT, O_MAXHDR, O_MAXBODY, O_HDRTO, O_IDLETO, O_STATE,
+        O_NAME = 1,
+        O_LISTEN,
+        O_MK,
+        O_APP,
+        O_SESSION,
+        O_STIMEOUT,
+        O_TTIMEOUT,
+        O_SLIDING,
+        O_COOKIE,
+        O_CLOCK,
+        O_SEED,
+        O_FAULT,
+        O_MAXHDR,
+        O_MAXBODY,
+        O_HDRTO,
+        O_IDLETO,
+        O_STATE,
     };
     static const struct option longopts[] = {
         {"name", required_argument, NULL, O_NAME},
@@ -173,8 +188,9 @@ int main(int argc, char **argv)
                 cfg.session = SESSION_STATESERVER;
                 cfg.state_server = optarg + 12;
             } else {
-                fprintf(stderr, "sim-node: --session: off, inproc or stateserver=HOST:PORT, "
-                                "not '%s'\n",
+                fprintf(stderr,
+                        "sim-node: --session: off, inproc or stateserver=HOST:PORT, "
+                        "not '%s'\n",
                         optarg);
                 return 2;
             }
@@ -292,9 +308,9 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "node=%s event=ready listen=%s key=\"%s\" mode=%s session=%s app_path=%s "
                 "faults=%s%s\n",
-                cfg.name, server_address(node->srv), node->fp.text,
-                mk_compat_name(node->mk.compat), session_mode_name(cfg.session), cfg.app_path,
-                faults, node->mk.vkey.autogen || node->mk.dkey.autogen ? " autogenerate=yes" : "");
+                cfg.name, server_address(node->srv), node->fp.text, mk_compat_name(node->mk.compat),
+                session_mode_name(cfg.session), cfg.app_path, faults,
+                node->mk.vkey.autogen || node->mk.dkey.autogen ? " autogenerate=yes" : "");
         if (node->faults.crash) {
             fprintf(stderr, "node=%s event=crash exit=3\n", cfg.name);
             return 3;

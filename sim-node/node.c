@@ -37,8 +37,8 @@ int node_init(struct node *n, const struct node_config *cfg, struct errbuf *err)
         return -1;
     machinekey_fingerprint(&n->mk, &n->fp);
     if (cfg->session != SESSION_OFF) {
-        n->sessions = sessions_new(cfg->session, cfg->state_server, cfg->app_path,
-                                   cfg->session_timeout, err);
+        n->sessions =
+            sessions_new(cfg->session, cfg->state_server, cfg->app_path, cfg->session_timeout, err);
         if (n->sessions == NULL) {
             node_cleanup(n);
             return -1;

@@ -22,16 +22,16 @@ struct conn {
     struct server *srv;
     int fd;
     enum conn_state state;
-    ev_io rw;        /* read watcher */
-    ev_io ww;        /* write watcher */
-    ev_timer timer;  /* header/idle timeout, response delay, slow-body pacing */
+    ev_io rw;       /* read watcher */
+    ev_io ww;       /* write watcher */
+    ev_timer timer; /* header/idle timeout, response delay, slow-body pacing */
     struct sockaddr_storage peer;
     bool loopback;
-    struct buf in;       /* unconsumed request bytes */
-    size_t parsed;       /* bytes of in already given to the parser */
-    size_t req_end;      /* end of the current request in `in` */
+    struct buf in;  /* unconsumed request bytes */
+    size_t parsed;  /* bytes of in already given to the parser */
+    size_t req_end; /* end of the current request in `in` */
     struct http_parser hp;
-    struct buf out;      /* the response being sent */
+    struct buf out; /* the response being sent */
     size_t sent;
     struct buf head, body;
     struct response rs;
@@ -177,7 +177,7 @@ static void conn_reading(struct conn *c)
     ev_io_stop(s->loop, &c->ww);
     ev_io_start(s->loop, &c->rw);
     set_timer(c, http_parser_mid_message(&c->hp) || c->in.len > 0 ? s->opts.header_timeout
-                                                                   : s->opts.idle_timeout);
+                                                                  : s->opts.idle_timeout);
 }
 
 /* Build the bytes of rs into c->out. */

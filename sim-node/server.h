@@ -37,20 +37,20 @@ struct response {
     struct buf *body; /* likewise */
     bool close;       /* close the connection after this response */
     /* faults */
-    double delay;       /* seconds to wait before sending */
-    bool hang;          /* never answer (the connection stays open until the client goes) */
-    bool reset;         /* send part of the response, then reset the connection */
-    size_t slow_bps;    /* send at most this many bytes per second (0: no limit) */
+    double delay;         /* seconds to wait before sending */
+    bool hang;            /* never answer (the connection stays open until the client goes) */
+    bool reset;           /* send part of the response, then reset the connection */
+    size_t slow_bps;      /* send at most this many bytes per second (0: no limit) */
     bool no_body_on_head; /* set by the server for HEAD requests */
 };
 
 typedef void (*server_handler_fn)(void *app, const struct request_ctx *rq, struct response *rs);
 
 struct server_opts {
-    const char *listen;       /* "127.0.0.1:0", "[::1]:8080" */
+    const char *listen; /* "127.0.0.1:0", "[::1]:8080" */
     struct http_limits limits;
-    double header_timeout;    /* seconds to receive a whole request head (408) */
-    double idle_timeout;      /* seconds a keep-alive connection may sit idle */
+    double header_timeout; /* seconds to receive a whole request head (408) */
+    double idle_timeout;   /* seconds a keep-alive connection may sit idle */
     server_handler_fn handler;
     void *app;
 };

@@ -32,8 +32,7 @@ struct sessions *sessions_new(enum session_mode mode, const char *addr, const ch
                               double timeout, struct errbuf *err)
 {
     if (!statestore_appid_is_valid(appid, strlen(appid))) {
-        errbuf_set(err, "--app-path: '%s' is not an application path like /LM/W3SVC/1/ROOT",
-                   appid);
+        errbuf_set(err, "--app-path: '%s' is not an application path like /LM/W3SVC/1/ROOT", appid);
         return NULL;
     }
     struct sessions *s = calloc(1, sizeof *s);
