@@ -11,8 +11,8 @@
  *   GET    /_farm/info       {"role":"state-server","sessions":N,"apps":{..},"requests":N}
  *   POST   /_farm/advance?seconds=N   loopback peers only (else 403): move the clock forward
  *
- * The appid is the IIS metabase path (/LM/W3SVC/1/ROOT), matched case-insensitively; the
- * sid is case-sensitive. See docs/state-server.md. Prints nothing: the caller logs. */
+ * The appid is the IIS metabase path (/LM/W3SVC/1/ROOT); appid and sid are both
+ * case-sensitive. See docs/state-server.md. Prints nothing: the caller logs. */
 #ifndef SIMNODE_STATESERVER_H
 #define SIMNODE_STATESERVER_H
 

@@ -353,10 +353,9 @@ long statestore_key(const char *appid, size_t appid_len, const char *sid, size_t
     size_t n = appid_len + 1 + sid_len + 1;
     if (n + 1 > cap)
         return -1;
-    for (size_t i = 0; i < appid_len; i++) {
-        char c = appid[i];
-        out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-    }
+    /* As the field reports of farms have it, the application path is case-sensitive here:
+     * /LM/W3SVC/1/ROOT and /lm/w3svc/1/root are two applications to the state server. */
+    memcpy(out, appid, appid_len);
     out[appid_len] = '(';
     memcpy(out + appid_len + 1, sid, sid_len);
     out[n - 1] = ')';

@@ -3,7 +3,7 @@
  * global state: every call takes `now`, seconds on the store's clock (the state server's
  * monotonic clock plus its test offset), so tests drive time by hand.
  *
- * Keys are lower-cased appid + "(" + sid + ")", built by statestore_key(): two web nodes
+ * Keys are appid + "(" + sid + ")" (case kept), built by statestore_key(): two web nodes
  * share a session only when their IIS application paths (/LM/W3SVC/<site id>/ROOT...) match,
  * which is the site-ID trap of real farms. The sid is case-sensitive.
  *
@@ -64,7 +64,7 @@ size_t statestore_count(const struct statestore *s);
 size_t statestore_bytes(const struct statestore *s);
 
 /* Call fn once per application with its number of live (unexpired at now) items, in byte
- * order of the lower-cased appid (not NUL-terminated: use app_len). Returns 0, or -1 when
+ * order of the appid (not NUL-terminated: use app_len). Returns 0, or -1 when
  * out of memory (fn not called). */
 int statestore_app_counts(const struct statestore *s, double now,
                           void (*fn)(void *arg, const char *app, size_t app_len, size_t count),

@@ -658,8 +658,9 @@ static void test_stateserver_site_id_trap(void **state)
     assert_int_equal(stateclient_put(site1, SID, "cart=3", 6, 1200, &err), 0);
     /* Same sid, another IIS site id: a different session (the user's cart is gone). */
     assert_int_equal(stateclient_get(site2, SID, &out, &err), 0);
-    /* Metabase paths compare case-insensitively. */
-    assert_int_equal(stateclient_get(site1_lower, SID, &out, &err), 1);
+    /* The application path is case-sensitive: another key. */
+    assert_int_equal(stateclient_get(site1_lower, SID, &out, &err), 0);
+    assert_int_equal(stateclient_get(site1, SID, &out, &err), 1);
     assert_memory_equal(out.data, "cart=3", 6);
     /* The sid itself is case-sensitive. */
     assert_int_equal(stateclient_get(site1, "ABCDEFGHIJKLMNOPQRSTUVWX", &out, &err), 0);
@@ -808,8 +809,8 @@ static void test_stateserver_health_and_info(void **state)
     assert_int_equal(json_integer_value(json_object_get(info, "sessions")), 3);
     json_t *apps = json_object_get(info, "apps");
     assert_int_equal(json_object_size(apps), 2);
-    assert_int_equal(json_integer_value(json_object_get(apps, "/lm/w3svc/1/root")), 2);
-    assert_int_equal(json_integer_value(json_object_get(apps, "/lm/w3svc/2/root")), 1);
+    assert_int_equal(json_integer_value(json_object_get(apps, "/LM/W3SVC/1/ROOT")), 2);
+    assert_int_equal(json_integer_value(json_object_get(apps, "/LM/W3SVC/2/ROOT")), 1);
     /* health, 3 puts, this info */
     assert_int_equal(json_integer_value(json_object_get(info, "requests")), 5);
     json_decref(info);

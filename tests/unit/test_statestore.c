@@ -39,13 +39,13 @@ static void assert_absent(struct statestore *s, double now, const char *key)
     assert_int_equal(statestore_get(s, now, key, &data, &len), STATESTORE_NOT_FOUND);
 }
 
-static void test_statestore_key_lowercases_appid_only(void **state)
+static void test_statestore_key_keeps_case(void **state)
 {
     (void)state;
     char k[STATESTORE_MAX_KEY + 1];
     long n = statestore_key("/LM/W3SVC/1/ROOT/App", 20, "AbC123", 6, k, sizeof k);
-    assert_int_equal(n, (long)strlen("/lm/w3svc/1/root/app(AbC123)"));
-    assert_string_equal(k, "/lm/w3svc/1/root/app(AbC123)");
+    assert_int_equal(n, (long)strlen("/LM/W3SVC/1/ROOT/App(AbC123)"));
+    assert_string_equal(k, "/LM/W3SVC/1/ROOT/App(AbC123)");
 }
 
 static void test_statestore_key_rejects_bad_sid_and_appid(void **state)
@@ -127,8 +127,8 @@ static void test_statestore_apps_do_not_share_sessions(void **state)
     assert_true(statestore_key("/lm/w3svc/1/root", 16, SID, strlen(SID), k3, sizeof k3) > 0);
     assert_int_equal(statestore_put(s, 0, k1, "site1", 5, 60), STATESTORE_OK);
     assert_absent(s, 1, k2);
-    /* Metabase paths are case-insensitive: same app. */
-    assert_item(s, 1, k3, "site1");
+    /* The application path is case-sensitive: another app (the field reports' trap). */
+    assert_absent(s, 1, k3);
     statestore_free(s);
 }
 
@@ -366,11 +366,11 @@ static void test_statestore_app_counts_skip_expired(void **state)
     struct app_counts c = {0};
     assert_int_equal(statestore_app_counts(s, 1, collect_app, &c), 0);
     assert_int_equal(c.n, 3);
-    assert_string_equal(c.v[0].app, "/lm/w3svc/1/root");
+    assert_string_equal(c.v[0].app, "/LM/W3SVC/1/ROOT");
     assert_int_equal(c.v[0].count, 2);
-    assert_string_equal(c.v[1].app, "/lm/w3svc/1/root/x");
+    assert_string_equal(c.v[1].app, "/LM/W3SVC/1/ROOT/x");
     assert_int_equal(c.v[1].count, 1);
-    assert_string_equal(c.v[2].app, "/lm/w3svc/2/root");
+    assert_string_equal(c.v[2].app, "/LM/W3SVC/2/ROOT");
     assert_int_equal(c.v[2].count, 1);
     /* At t=5 the /x item has expired (not yet swept) and is not counted. */
     memset(&c, 0, sizeof c);
@@ -398,7 +398,7 @@ static void test_statestore_status_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_statestore_key_lowercases_appid_only),
+        cmocka_unit_test(test_statestore_key_keeps_case),
         cmocka_unit_test(test_statestore_key_rejects_bad_sid_and_appid),
         cmocka_unit_test(test_statestore_put_get_del),
         cmocka_unit_test(test_statestore_binary_and_empty_items),
