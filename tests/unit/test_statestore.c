@@ -376,7 +376,7 @@ static void test_statestore_app_counts_skip_expired(void **state)
     memset(&c, 0, sizeof c);
     assert_int_equal(statestore_app_counts(s, 5, collect_app, &c), 0);
     assert_int_equal(c.n, 2);
-    assert_string_equal(c.v[1].app, "/lm/w3svc/2/root");
+    assert_string_equal(c.v[1].app, "/LM/W3SVC/2/ROOT");
     /* Empty store: fn is never called. */
     struct statestore *e = statestore_new(0, 0);
     assert_non_null(e);
