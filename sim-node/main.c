@@ -68,12 +68,16 @@ static size_t size_arg(const char *opt, const char *s)
     return (size_t)v;
 }
 
+/* How long SIGTERM waits for in-flight requests (a hanging fault never finishes). */
+#define DRAIN_DEADLINE 10.0
+
 struct run {
     struct ev_loop *loop;
     struct node *node; /* NULL in the state-server role */
     struct server *srv;
     const char *name;
     bool stopping;
+    ev_timer deadline;
 };
 
 static void drained(void *arg)
@@ -82,15 +86,27 @@ static void drained(void *arg)
     ev_break(r->loop, EVBREAK_ALL);
 }
 
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct run *r = w->data;
+    fprintf(stderr, "node=%s event=drain-deadline open_connections=%u\n", r->name,
+            server_stats(r->srv)->open_connections);
+    ev_break(loop, EVBREAK_ALL);
+}
+
 static void on_term(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct run *r = w->data;
     if (r->stopping)
         return;
     r->stopping = true;
     fprintf(stderr, "node=%s event=stopping signal=%d\n", r->name, w->signum);
+    ev_timer_init(&r->deadline, on_deadline, DRAIN_DEADLINE, 0);
+    r->deadline.data = r;
+    ev_timer_start(loop, &r->deadline);
+    ev_unref(loop); /* the deadline alone must not keep the loop running */
     server_drain(r->srv, drained, r);
 }
 
