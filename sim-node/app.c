@@ -687,10 +687,15 @@ void node_handle(void *app, const struct request_ctx *rq, struct response *rs)
     int method = rq->req->method;
     n->counters.requests++;
 
-    /* Farm endpoints and health: never faulted (except health's own faults). */
+    /* Farm endpoints and health: never faulted (except health's own faults), and, like an
+     * ASP.NET handler that does not ask for session state, they leave the session alone. */
+    if (path_is(path, plen, "/health") || (plen > 7 && memcmp(path, "/_farm/", 7) == 0)) {
+        struct visit hv = {.session = "off"};
+        check_ticket(n, rq, &hv);
+        farm_headers(n, rs, &hv);
+    }
     if (path_is(path, plen, "/health")) {
         response_header(rs, "Content-Type", "text/plain");
-        response_header(rs, "X-Farm-Node", n->cfg.name);
         if (n->faults.health_down) {
             rs->status = 503;
             buf_puts(rs->body, "down\n");
@@ -700,7 +705,6 @@ void node_handle(void *app, const struct request_ctx *rq, struct response *rs)
         return;
     }
     if (plen > 7 && memcmp(path, "/_farm/", 7) == 0) {
-        response_header(rs, "X-Farm-Node", n->cfg.name);
         response_header(rs, "Cache-Control", "no-store");
         if (path_is(path, plen, "/_farm/info"))
             page_info(n, rs);

@@ -309,6 +309,7 @@ int main(int argc, char **argv)
             .idle_timeout = cfg.idle_timeout,
             .handler = node_handle,
             .app = node,
+            .error_headers = node->error_headers,
         };
         node->srv = server_new(r.loop, &so, &err);
         if (node->srv == NULL) {

@@ -36,6 +36,8 @@ int node_init(struct node *n, const struct node_config *cfg, struct errbuf *err)
     if (load_keys(cfg, &n->mk, &n->fa, &n->vs, err) != 0)
         return -1;
     machinekey_fingerprint(&n->mk, &n->fp);
+    snprintf(n->error_headers, sizeof n->error_headers, "X-Farm-Node: %s\r\nX-Farm-Key: %s\r\n",
+             cfg->name, n->fp.text);
     if (cfg->session != SESSION_OFF) {
         n->sessions =
             sessions_new(cfg->session, cfg->state_server, cfg->app_path, cfg->session_timeout, err);
@@ -70,6 +72,8 @@ int node_rekey(struct node *n, struct errbuf *err)
     n->fa = fa;
     n->vs = vs;
     machinekey_fingerprint(&n->mk, &n->fp);
+    snprintf(n->error_headers, sizeof n->error_headers, "X-Farm-Node: %s\r\nX-Farm-Key: %s\r\n",
+             n->cfg.name, n->fp.text);
     return 0;
 }
 

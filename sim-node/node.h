@@ -56,6 +56,7 @@ struct node {
     struct faults faults;
     struct node_counters counters;
     int64_t clock_offset; /* ticks added to the real clock by POST /_farm/clock */
+    char error_headers[256]; /* X-Farm-Node and X-Farm-Key for the server's own errors */
     uint64_t rng;         /* session ids */
 };
 

@@ -210,6 +210,8 @@ static void conn_error(struct conn *c, int status, const char *reason)
     buf_clear(&c->head);
     buf_clear(&c->body);
     buf_printf(&c->head, "Content-Type: text/plain\r\n");
+    if (c->srv->opts.error_headers)
+        buf_puts(&c->head, c->srv->opts.error_headers);
     buf_printf(&c->body, "%d %s: %s\n", status, http_reason(status), reason ? reason : "");
     memset(&c->rs, 0, sizeof c->rs);
     c->rs.status = status;

@@ -53,6 +53,8 @@ struct server_opts {
     double idle_timeout;   /* seconds a keep-alive connection may sit idle */
     server_handler_fn handler;
     void *app;
+    const char *error_headers; /* header lines (CRLF-ended) added to the server's own 4xx
+                                  answers, e.g. "X-Farm-Node: web1\r\n"; may be NULL */
 };
 
 struct server_stats {
