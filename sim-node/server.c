@@ -197,6 +197,19 @@ static void conn_build(struct conn *c, int method)
 
 static void conn_writing(struct conn *c)
 {
+    /* A response built before a drain began (a delayed one) must still say it closes. */
+    if (c->srv->draining && !c->close_after && c->sent == 0) {
+        char *eol = strstr(c->out.data, "\r\n");
+        static const char hdr[] = "Connection: close\r\n";
+        if (eol && buf_reserve(&c->out, sizeof hdr - 1) == 0) {
+            eol = strstr(c->out.data, "\r\n") + 2;
+            size_t at = (size_t)(eol - c->out.data);
+            memmove(c->out.data + at + sizeof hdr - 1, c->out.data + at, c->out.len - at + 1);
+            memcpy(c->out.data + at, hdr, sizeof hdr - 1);
+            c->out.len += sizeof hdr - 1;
+            c->close_after = true;
+        }
+    }
     c->state = CONN_WRITING;
     ev_io_stop(c->srv->loop, &c->rw);
     ev_timer_stop(c->srv->loop, &c->timer);
