@@ -39,7 +39,7 @@ void faults_init(struct faults *f, uint64_t seed);
 /* Apply a spec (see above). Returns 0, or -1 with err filled and f unchanged. */
 int faults_apply(struct faults *f, const char *spec, struct errbuf *err);
 
-/* "latency=0.200:0.050,error=0.30:500" style description of what is active ("none"). */
+/* "latency=200ms:50ms,error=0.30:500" style description of what is active ("none"). */
 void faults_describe(const struct faults *f, char *out, size_t cap);
 
 bool faults_any(const struct faults *f);
