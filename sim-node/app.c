@@ -586,7 +586,7 @@ static void page_info(struct node *n, struct response *rs)
     response_header(rs, "Content-Type", "application/json");
     buf_puts(b, "{\"name\":\"");
     buf_json(b, n->cfg.name, strlen(n->cfg.name));
-    buf_printf(b, "\",\"role\":\"node\",\"listen\":\"%s\",\"keys\":", server_address(n->srv));
+    buf_printf(b, "\",\"role\":\"node\",\"listen\":\"%s\",\"keys\":", httpd_address(n->srv));
     json_keys(n, b);
     buf_puts(b, ",\"app_path\":\"");
     buf_json(b, n->cfg.app_path, strlen(n->cfg.app_path));

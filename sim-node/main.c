@@ -74,7 +74,7 @@ static size_t size_arg(const char *opt, const char *s)
 struct run {
     struct ev_loop *loop;
     struct node *node; /* NULL in the state-server role */
-    struct server *srv;
+    struct httpd *srv;
     const char *name;
     bool stopping;
     ev_timer deadline;
@@ -91,7 +91,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct run *r = w->data;
     fprintf(stderr, "node=%s event=drain-deadline open_connections=%u\n", r->name,
-            server_stats(r->srv)->open_connections);
+            httpd_stats(r->srv)->open_connections);
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -107,7 +107,7 @@ static void on_term(struct ev_loop *loop, ev_signal *w, int revents)
     r->deadline.data = r;
     ev_timer_start(loop, &r->deadline);
     ev_unref(loop); /* the deadline alone must not keep the loop running */
-    server_drain(r->srv, drained, r);
+    httpd_drain(r->srv, drained, r);
 }
 
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
@@ -293,7 +293,7 @@ int main(int argc, char **argv)
         }
         r.srv = stateserver_server(state);
         fprintf(stderr, "node=state-server event=ready role=state-server listen=%s\n",
-                server_address(r.srv));
+                httpd_address(r.srv));
     } else {
         node = calloc(1, sizeof *node);
         if (node == NULL || node_init(node, &cfg, &err) != 0) {
@@ -302,7 +302,7 @@ int main(int argc, char **argv)
             return 1;
         }
         node->loop = r.loop;
-        struct server_opts so = {
+        struct httpd_opts so = {
             .listen = cfg.listen,
             .limits = cfg.limits,
             .header_timeout = cfg.header_timeout,
@@ -311,7 +311,7 @@ int main(int argc, char **argv)
             .app = node,
             .error_headers = node->error_headers,
         };
-        node->srv = server_new(r.loop, &so, &err);
+        node->srv = httpd_new(r.loop, &so, &err);
         if (node->srv == NULL) {
             fprintf(stderr, "node=%s event=error error=\"%s\"\n", cfg.name, err.msg);
             node_cleanup(node);
@@ -325,7 +325,7 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "node=%s event=ready listen=%s key=\"%s\" mode=%s session=%s app_path=%s "
                 "faults=%s%s\n",
-                cfg.name, server_address(node->srv), node->fp.text, mk_compat_name(node->mk.compat),
+                cfg.name, httpd_address(node->srv), node->fp.text, mk_compat_name(node->mk.compat),
                 session_mode_name(cfg.session), cfg.app_path, faults,
                 node->mk.vkey.autogen || node->mk.dkey.autogen ? " autogenerate=yes" : "");
         if (node->faults.crash) {
@@ -347,7 +347,7 @@ int main(int argc, char **argv)
 
     fprintf(stderr, "node=%s event=stopped\n", r.name);
     if (node) {
-        server_free(node->srv);
+        httpd_free(node->srv);
         node_cleanup(node);
         free(node);
     } else {

@@ -12,7 +12,7 @@
 #include "fault.h"
 #include "formsauth.h"
 #include "machinekey.h"
-#include "server.h"
+#include "httpd.h"
 #include "session.h"
 #include "viewstate.h"
 
@@ -47,7 +47,7 @@ struct node_counters {
 struct node {
     struct node_config cfg;
     struct ev_loop *loop;
-    struct server *srv;
+    struct httpd *srv;
     struct machinekey mk;
     struct formsauth fa;
     struct viewstate vs;
@@ -55,9 +55,9 @@ struct node {
     struct sessions *sessions;
     struct faults faults;
     struct node_counters counters;
-    int64_t clock_offset; /* ticks added to the real clock by POST /_farm/clock */
+    int64_t clock_offset;    /* ticks added to the real clock by POST /_farm/clock */
     char error_headers[256]; /* X-Farm-Node and X-Farm-Key for the server's own errors */
-    uint64_t rng;         /* session ids */
+    uint64_t rng;            /* session ids */
 };
 
 /* Load keys (and the ViewState page), open the session store. Returns 0 or -1 with err. */

@@ -14,7 +14,7 @@
 
 struct stateserver {
     struct ev_loop *loop;
-    struct server *srv;
+    struct httpd *srv;
     struct statestore *store;
     ev_timer sweep;
     bool sweep_started;
@@ -56,7 +56,7 @@ struct stateserver *stateserver_new(struct ev_loop *loop, const struct stateserv
         errbuf_set(err, "out of memory");
         goto fail;
     }
-    struct server_opts so = {
+    struct httpd_opts so = {
         .listen = o->listen,
         .limits = {.max_header_bytes = STATESERVER_MAX_HEADER_BYTES,
                    .max_body_bytes = STATESTORE_MAX_ITEM_BYTES},
@@ -65,7 +65,7 @@ struct stateserver *stateserver_new(struct ev_loop *loop, const struct stateserv
         .handler = stateserver_handle,
         .app = ss,
     };
-    ss->srv = server_new(loop, &so, err);
+    ss->srv = httpd_new(loop, &so, err);
     if (ss->srv == NULL)
         goto fail;
     double every = o->sweep_interval > 0 ? o->sweep_interval : 1.0;
@@ -88,12 +88,12 @@ void stateserver_free(struct stateserver *ss)
         ev_ref(ss->loop); /* undo the ev_unref before stopping, as libev asks */
         ev_timer_stop(ss->loop, &ss->sweep);
     }
-    server_free(ss->srv);
+    httpd_free(ss->srv);
     statestore_free(ss->store);
     free(ss);
 }
 
-struct server *stateserver_server(struct stateserver *ss)
+struct httpd *stateserver_server(struct stateserver *ss)
 {
     return ss->srv;
 }

@@ -21,7 +21,7 @@
 #include <ev.h>
 
 #include "errbuf.h"
-#include "server.h"
+#include "httpd.h"
 
 struct stateserver;
 
@@ -41,13 +41,13 @@ struct stateserver *stateserver_new(struct ev_loop *loop, const struct stateserv
 /* Closes every connection and frees the store. NULL is a no-op. */
 void stateserver_free(struct stateserver *ss);
 
-/* The HTTP server underneath (borrowed): for server_address, server_drain, server_stats. */
-struct server *stateserver_server(struct stateserver *ss);
+/* The HTTP server underneath (borrowed): for httpd_address, httpd_drain, httpd_stats. */
+struct httpd *stateserver_server(struct stateserver *ss);
 
 /* Seconds on the store's clock: monotonic time plus what /_farm/advance added. */
 double stateserver_now(const struct stateserver *ss);
 
-/* The request handler (a server_handler_fn; app is the struct stateserver). */
+/* The request handler (a httpd_handler_fn; app is the struct stateserver). */
 void stateserver_handle(void *app, const struct request_ctx *rq, struct response *rs);
 
 #endif

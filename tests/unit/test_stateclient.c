@@ -538,7 +538,7 @@ static void live_start(struct live *lv, size_t max_items)
     lv->ss = stateserver_new(lv->loop, &o, &err);
     if (lv->ss == NULL)
         fail_msg("stateserver_new: %s", err.msg);
-    snprintf(lv->addr, sizeof lv->addr, "%s", server_address(stateserver_server(lv->ss)));
+    snprintf(lv->addr, sizeof lv->addr, "%s", httpd_address(stateserver_server(lv->ss)));
     lv->port = atoi(strrchr(lv->addr, ':') + 1);
     assert_true(lv->port > 0);
     ev_async_init(&lv->stop, live_stop_cb);

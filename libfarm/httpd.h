@@ -1,13 +1,13 @@
-/* server: a small HTTP/1.1 server on libev, shared by sim-node's two roles (the web node and
- * the state server). One connection = one struct conn with its buffers, parser, watchers
- * and timers embedded; requests on a connection are handled one at a time, in order
+/* httpd: a small HTTP/1.1 server on libev, for sim-node's two roles (the web node and the
+ * state server) and lb's admin API. One connection = one struct conn with its buffers, parser,
+ * watchers and timers embedded; requests on a connection are handled one at a time, in order
  * (pipelining), and answered by a handler that fills a struct response.
  *
  * The response carries the node's fault controls: a delay, a hang, a reset part-way, a slow
  * body. Limits: header bytes (431), body bytes (413), header timeout (408), malformed (400);
  * idle keep-alive connections are closed after the idle timeout. */
-#ifndef SIMNODE_SERVER_H
-#define SIMNODE_SERVER_H
+#ifndef FARM_HTTPD_H
+#define FARM_HTTPD_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,7 +19,7 @@
 #include "errbuf.h"
 #include "http.h"
 
-struct server;
+struct httpd;
 
 /* What a handler sees of a request. Spans in req refer to buf. */
 struct request_ctx {
@@ -37,27 +37,26 @@ struct response {
     struct buf *body; /* likewise */
     bool close;       /* close the connection after this response */
     /* faults */
-    double delay;         /* seconds to wait before sending */
-    bool hang;            /* never answer (the connection stays open until the client goes) */
-    bool reset;           /* send part of the response, then reset the connection */
-    size_t slow_bps;      /* send at most this many bytes per second (0: no limit) */
-    bool no_body_on_head; /* set by the server for HEAD requests */
+    double delay;    /* seconds to wait before sending */
+    bool hang;       /* never answer (the connection stays open until the client goes) */
+    bool reset;      /* send part of the response, then reset the connection */
+    size_t slow_bps; /* send at most this many bytes per second (0: no limit) */
 };
 
-typedef void (*server_handler_fn)(void *app, const struct request_ctx *rq, struct response *rs);
+typedef void (*httpd_handler_fn)(void *app, const struct request_ctx *rq, struct response *rs);
 
-struct server_opts {
+struct httpd_opts {
     const char *listen; /* "127.0.0.1:0", "[::1]:8080" */
     struct http_limits limits;
     double header_timeout; /* seconds to receive a whole request head (408) */
     double idle_timeout;   /* seconds a keep-alive connection may sit idle */
-    server_handler_fn handler;
+    httpd_handler_fn handler;
     void *app;
     const char *error_headers; /* header lines (CRLF-ended) added to the server's own 4xx
                                   answers, e.g. "X-Farm-Node: web1\r\n"; may be NULL */
 };
 
-struct server_stats {
+struct httpd_stats {
     unsigned long long requests;
     unsigned long long connections;
     unsigned long long errors_4xx; /* 400/408/413/431 produced by the server itself */
@@ -65,18 +64,18 @@ struct server_stats {
 };
 
 /* Bind, listen and start accepting on loop. Returns the server (owned; free with
- * server_free) or NULL with err filled. */
-struct server *server_new(struct ev_loop *loop, const struct server_opts *o, struct errbuf *err);
-void server_free(struct server *s);
+ * httpd_free) or NULL with err filled. */
+struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_opts *o, struct errbuf *err);
+void httpd_free(struct httpd *s);
 
 /* The bound address as "host:port" (port 0 resolved). */
-const char *server_address(const struct server *s);
+const char *httpd_address(const struct httpd *s);
 
 /* Stop accepting; close idle connections; finish in-flight requests (answering with
  * Connection: close); call done(arg) once no connection is left. */
-void server_drain(struct server *s, void (*done)(void *arg), void *arg);
+void httpd_drain(struct httpd *s, void (*done)(void *arg), void *arg);
 
-const struct server_stats *server_stats(const struct server *s);
+const struct httpd_stats *httpd_stats(const struct httpd *s);
 
 /* Helpers for handlers. */
 int response_header(struct response *rs, const char *name, const char *value);
@@ -84,6 +83,6 @@ int response_headerf(struct response *rs, const char *name, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 
 /* Split "host:port" / "[v6]:port" into a sockaddr. Returns 0 or -1. */
-int server_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len);
+int httpd_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len);
 
 #endif

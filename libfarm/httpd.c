@@ -1,4 +1,4 @@
-#include "server.h"
+#include "httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,7 +19,7 @@ enum conn_state {
 };
 
 struct conn {
-    struct server *srv;
+    struct httpd *srv;
     int fd;
     enum conn_state state;
     ev_io rw;       /* read watcher */
@@ -40,13 +40,13 @@ struct conn {
     struct conn *prev, *next;
 };
 
-struct server {
+struct httpd {
     struct ev_loop *loop;
-    struct server_opts opts;
+    struct httpd_opts opts;
     int fd;
     ev_io accept_w;
     struct conn *conns;
-    struct server_stats stats;
+    struct httpd_stats stats;
     char address[80];
     bool draining;
     void (*drained)(void *);
@@ -58,7 +58,7 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_process(struct conn *c);
 
-int server_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+int httpd_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 {
     char host[64];
     const char *colon;
@@ -130,7 +130,7 @@ static bool is_loopback(const struct sockaddr_storage *ss)
 /* The one way a connection ends. */
 static void conn_close(struct conn *c, bool reset)
 {
-    struct server *s = c->srv;
+    struct httpd *s = c->srv;
     ev_io_stop(s->loop, &c->rw);
     ev_io_stop(s->loop, &c->ww);
     ev_timer_stop(s->loop, &c->timer);
@@ -172,7 +172,7 @@ static void set_timer(struct conn *c, double after)
 /* Enter READING: read watcher on, the header or idle timeout armed. */
 static void conn_reading(struct conn *c)
 {
-    struct server *s = c->srv;
+    struct httpd *s = c->srv;
     c->state = CONN_READING;
     ev_io_stop(s->loop, &c->ww);
     ev_io_start(s->loop, &c->rw);
@@ -235,7 +235,7 @@ static void conn_error(struct conn *c, int status, const char *reason)
 
 static void conn_dispatch(struct conn *c)
 {
-    struct server *s = c->srv;
+    struct httpd *s = c->srv;
     s->stats.requests++;
     buf_clear(&c->head);
     buf_clear(&c->body);
@@ -317,7 +317,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     struct conn *c = w->data;
-    struct server *s = c->srv;
+    struct httpd *s = c->srv;
     size_t room = s->opts.limits.max_header_bytes + s->opts.limits.max_body_bytes + 4096;
     if (c->state != CONN_READING) {
         /* Hanging: only notice the peer leaving. */
@@ -415,7 +415,7 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
-    struct server *s = w->data;
+    struct httpd *s = w->data;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
@@ -455,15 +455,15 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-struct server *server_new(struct ev_loop *loop, const struct server_opts *o, struct errbuf *err)
+struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_opts *o, struct errbuf *err)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (server_parse_addr(o->listen, &ss, &len) != 0) {
+    if (httpd_parse_addr(o->listen, &ss, &len) != 0) {
         errbuf_set(err, "--listen: not an address: '%s' (e.g. 127.0.0.1:0)", o->listen);
         return NULL;
     }
-    struct server *s = calloc(1, sizeof *s);
+    struct httpd *s = calloc(1, sizeof *s);
     if (s == NULL) {
         errbuf_set(err, "out of memory");
         return NULL;
@@ -492,7 +492,7 @@ fail:
     return NULL;
 }
 
-void server_free(struct server *s)
+void httpd_free(struct httpd *s)
 {
     if (s == NULL)
         return;
@@ -505,17 +505,17 @@ void server_free(struct server *s)
     free(s);
 }
 
-const char *server_address(const struct server *s)
+const char *httpd_address(const struct httpd *s)
 {
     return s->address;
 }
 
-const struct server_stats *server_stats(const struct server *s)
+const struct httpd_stats *httpd_stats(const struct httpd *s)
 {
     return &s->stats;
 }
 
-void server_drain(struct server *s, void (*done)(void *arg), void *arg)
+void httpd_drain(struct httpd *s, void (*done)(void *arg), void *arg)
 {
     s->draining = true;
     s->drained = done;
