@@ -37,6 +37,9 @@ struct conn {
     struct response rs;
     bool close_after;
     bool peer_closed;
+    bool streaming; /* an answer pushed with httpd_stream_send */
+    void (*on_close)(void *arg, struct httpd_stream *s);
+    void *close_arg;
     struct conn *prev, *next;
 };
 
@@ -131,6 +134,11 @@ static bool is_loopback(const struct sockaddr_storage *ss)
 static void conn_close(struct conn *c, bool reset)
 {
     struct httpd *s = c->srv;
+    if (c->streaming) {
+        c->streaming = false;
+        if (c->on_close)
+            c->on_close(c->close_arg, (struct httpd_stream *)c);
+    }
     ev_io_stop(s->loop, &c->rw);
     ev_io_stop(s->loop, &c->ww);
     ev_timer_stop(s->loop, &c->timer);
@@ -186,11 +194,14 @@ static void conn_build(struct conn *c, int method)
     struct response *rs = &c->rs;
     buf_clear(&c->out);
     c->sent = 0;
-    bool close = rs->close || c->srv->draining;
+    bool close = rs->close || c->srv->draining || rs->stream;
     c->close_after = close;
     http_start_response(&c->out, rs->status, close);
     buf_append(&c->out, c->head.data ? c->head.data : "", c->head.len);
-    buf_printf(&c->out, "Content-Length: %zu\r\n\r\n", c->body.len);
+    if (rs->stream)
+        buf_puts(&c->out, "Cache-Control: no-cache\r\n\r\n"); /* close-delimited */
+    else
+        buf_printf(&c->out, "Content-Length: %zu\r\n\r\n", c->body.len);
     if (method != HTTP_HEAD)
         buf_append(&c->out, c->body.data ? c->body.data : "", c->body.len);
 }
@@ -243,6 +254,7 @@ static void conn_dispatch(struct conn *c)
     c->rs.status = 200;
     c->rs.head = &c->head;
     c->rs.body = &c->body;
+    c->rs.owner = c;
     c->rs.close = !c->hp.req.keep_alive;
     struct request_ctx rq = {
         .req = &c->hp.req,
@@ -319,8 +331,8 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     struct conn *c = w->data;
     struct httpd *s = c->srv;
     size_t room = s->opts.limits.max_header_bytes + s->opts.limits.max_body_bytes + 4096;
-    if (c->state != CONN_READING) {
-        /* Hanging: only notice the peer leaving. */
+    if (c->state != CONN_READING || c->streaming) {
+        /* Hanging or streaming: only notice the peer leaving. */
         char tmp[512];
         ssize_t n = read(c->fd, tmp, sizeof tmp);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
@@ -388,6 +400,13 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     ev_io_stop(loop, &c->ww);
+    if (c->streaming) {
+        /* Everything pushed so far is out; watch for the client leaving. */
+        buf_clear(&c->out);
+        c->sent = 0;
+        ev_io_start(loop, &c->rw);
+        return;
+    }
     conn_response_done(c);
 }
 
@@ -535,6 +554,41 @@ void httpd_drain(struct httpd *s, void (*done)(void *arg), void *arg)
         s->drained = NULL;
         done(arg);
     }
+}
+
+struct httpd_stream *response_stream(struct response *rs,
+                                     void (*on_close)(void *arg, struct httpd_stream *s),
+                                     void *arg)
+{
+    struct conn *c = rs->owner;
+    c->streaming = true;
+    c->on_close = on_close;
+    c->close_arg = arg;
+    rs->stream = (struct httpd_stream *)c;
+    return rs->stream;
+}
+
+int httpd_stream_send(struct httpd_stream *s, const void *data, size_t len)
+{
+    struct conn *c = (struct conn *)s;
+    if (!c->streaming)
+        return -1;
+    if (c->sent > 0) {
+        buf_consume(&c->out, c->sent);
+        c->sent = 0;
+    }
+    if (c->out.len > 1024 * 1024)
+        return -1; /* a client that does not read: drop data rather than grow */
+    if (buf_append(&c->out, data, len) != 0)
+        return -1;
+    if (c->state == CONN_WRITING)
+        ev_io_start(c->srv->loop, &c->ww);
+    return 0;
+}
+
+void httpd_stream_close(struct httpd_stream *s)
+{
+    conn_close((struct conn *)s, false);
 }
 
 int response_header(struct response *rs, const char *name, const char *value)

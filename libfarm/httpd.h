@@ -41,9 +41,21 @@ struct response {
     bool hang;       /* never answer (the connection stays open until the client goes) */
     bool reset;      /* send part of the response, then reset the connection */
     size_t slow_bps; /* send at most this many bytes per second (0: no limit) */
+    struct httpd_stream *stream; /* set by response_stream() */
+    void *owner;                 /* the connection (the server's, opaque) */
 };
 
 typedef void (*httpd_handler_fn)(void *app, const struct request_ctx *rq, struct response *rs);
+
+/* A streamed answer (Server-Sent Events): no Content-Length, the connection stays open and
+ * the application pushes more body with httpd_stream_send until it or the client closes.
+ * The handle is valid until on_close(arg, s) runs (client gone, or httpd_stream_close). */
+struct httpd_stream;
+struct httpd_stream *response_stream(struct response *rs,
+                                     void (*on_close)(void *arg, struct httpd_stream *s),
+                                     void *arg);
+int httpd_stream_send(struct httpd_stream *s, const void *data, size_t len);
+void httpd_stream_close(struct httpd_stream *s);
 
 struct httpd_opts {
     const char *listen; /* "127.0.0.1:0", "[::1]:8080" */
