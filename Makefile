@@ -2,7 +2,7 @@
 #   make              build into build/ (programs in build/bin/)
 #   make test         install missing packages, build, run every test through ctest
 #   make asan-test    the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make bench        build and run the micro-benchmarks in bench/
+#   make bench        install wrk and nginx-light, build, run the benchmarks in bench/
 #   make farm-demo    the narrated demo (arrives with the farm issue)
 #   make format       clang-format the tree
 
@@ -12,7 +12,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 WERROR     ?= OFF
 CMAKE_ARGS ?=
 
-.PHONY: all build deps test asan-test bench farm-demo format clean
+.PHONY: all build deps bench-deps test asan-test bench farm-demo format clean
 
 all: build
 
@@ -36,8 +36,12 @@ asan-test: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
-bench: deps build
+bench-deps:
+	@scripts/install-deps.sh --bench
+
+bench: bench-deps build
 	$(BUILD)/bin/bench-machinekey
+	BUILD=$(BUILD) bench/bench_simnode.sh
 
 farm-demo: deps build
 	@echo "farm-demo: the narrated farm demo arrives with sim-node, lb and farm files (see README)." >&2

@@ -85,6 +85,9 @@ static int on_headers_complete(llhttp_t *l)
     struct http_request *r = &p->req;
     p->in_headers = false;
     r->method = llhttp_get_method(l);
+    size_t elen;
+    const char *e = http_header_get(r, p->base, "Expect", &elen);
+    r->has_expect_continue = e && elen == 12 && strncasecmp(e, "100-continue", 12) == 0;
     r->version_major = llhttp_get_http_major(l);
     r->version_minor = llhttp_get_http_minor(l);
     if ((l->flags & F_CONTENT_LENGTH) && l->content_length > p->limits.max_body_bytes)

@@ -48,7 +48,7 @@ struct http_request {
     struct http_header headers[HTTP_MAX_HEADERS];
     size_t n_headers;
     struct buf body;
-    bool has_expect_continue;
+    bool has_expect_continue; /* Expect: 100-continue (the server answers 100 first) */
 };
 
 struct http_parser {

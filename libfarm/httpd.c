@@ -37,7 +37,9 @@ struct conn {
     struct response rs;
     bool close_after;
     bool peer_closed;
-    bool streaming; /* an answer pushed with httpd_stream_send */
+    bool streaming;         /* an answer pushed with httpd_stream_send */
+    bool continue_sent;     /* "100 Continue" went out for this request */
+    double header_deadline; /* when the current request head must be complete (0: none) */
     void (*on_close)(void *arg, struct httpd_stream *s);
     void *close_arg;
     struct conn *prev, *next;
@@ -184,8 +186,21 @@ static void conn_reading(struct conn *c)
     c->state = CONN_READING;
     ev_io_stop(s->loop, &c->ww);
     ev_io_start(s->loop, &c->rw);
-    set_timer(c, http_parser_mid_message(&c->hp) || c->in.len > 0 ? s->opts.header_timeout
-                                                                  : s->opts.idle_timeout);
+    bool in_body = http_parser_mid_message(&c->hp) && !c->hp.in_headers;
+    if (in_body) {
+        /* The head is in; the body may take its time, but not stall. */
+        set_timer(c, s->opts.idle_timeout);
+    } else if (http_parser_mid_message(&c->hp) || c->in.len > 0) {
+        /* The deadline runs from the request's first byte: a client that trickles bytes
+         * (slowloris) does not push it back. */
+        double now = ev_now(s->loop);
+        if (c->header_deadline == 0)
+            c->header_deadline = now + s->opts.header_timeout;
+        set_timer(c, c->header_deadline - now > 0.001 ? c->header_deadline - now : 0.001);
+    } else {
+        c->header_deadline = 0;
+        set_timer(c, s->opts.idle_timeout);
+    }
 }
 
 /* Build the bytes of rs into c->out. */
@@ -293,10 +308,22 @@ static void conn_process(struct conn *c)
             conn_close(c, false);
             return;
         }
+        if (c->hp.req.has_expect_continue && !c->hp.in_headers && c->hp.started &&
+            !c->continue_sent) {
+            /* The head is in and the client waits for permission to send the body. */
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            c->continue_sent = true;
+            if (send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL) < 0) {
+                conn_close(c, false);
+                return;
+            }
+        }
         conn_reading(c);
         return;
     case HTTP_FEED_REQUEST:
         c->req_end = c->parsed;
+        c->header_deadline = 0;
+        c->continue_sent = false;
         conn_dispatch(c);
         return;
     case HTTP_FEED_ERROR:
@@ -557,8 +584,7 @@ void httpd_drain(struct httpd *s, void (*done)(void *arg), void *arg)
 }
 
 struct httpd_stream *response_stream(struct response *rs,
-                                     void (*on_close)(void *arg, struct httpd_stream *s),
-                                     void *arg)
+                                     void (*on_close)(void *arg, struct httpd_stream *s), void *arg)
 {
     struct conn *c = rs->owner;
     c->streaming = true;

@@ -4,6 +4,8 @@
 #
 #   scripts/install-deps.sh           install what is missing
 #   scripts/install-deps.sh --check   list what is missing, exit 1 if anything is
+#   scripts/install-deps.sh --bench   also the benchmark peers: wrk and nginx-light
+#                                     (combines with --check)
 set -euo pipefail
 
 packages=(
@@ -17,17 +19,22 @@ packages=(
   libcmocka-dev jq
 )
 
+# make bench: bench/bench_simnode.sh measures sim-node against nginx, driven by wrk.
+bench_packages=(wrk nginx-light)
+
 usage() {
-  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 check_only=0
-case "${1:-}" in
-  "") ;;
-  --check) check_only=1 ;;
-  -h|--help) usage; exit 0 ;;
-  *) echo "install-deps.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
-esac
+for arg in "$@"; do
+  case "$arg" in
+    --check) check_only=1 ;;
+    --bench) packages+=("${bench_packages[@]}") ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${packages[@]}" 2>/dev/null || true)

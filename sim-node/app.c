@@ -144,6 +144,18 @@ static void maybe_renew(struct node *n, struct response *rs, struct visit *v)
     set_ticket_cookie(n, rs, &renewed);
 }
 
+/* Log the session store going away and coming back (once each, not per request). */
+static void note_store(struct node *n, bool ok, const struct errbuf *err)
+{
+    if (ok && n->store_down) {
+        n->store_down = false;
+        fprintf(stderr, "node=%s event=session-store-back\n", n->cfg.name);
+    } else if (!ok && !n->store_down) {
+        n->store_down = true;
+        fprintf(stderr, "node=%s event=session-store-error error=\"%s\"\n", n->cfg.name, err->msg);
+    }
+}
+
 /* Load (or start) the caller's session. Returns -1 when the state server is unreachable. */
 static int open_session(struct node *n, const struct request_ctx *rq, struct response *rs,
                         struct visit *v, struct errbuf *err)
@@ -158,6 +170,7 @@ static int open_session(struct node *n, const struct request_ctx *rq, struct res
         memcpy(v->sid, c, len);
         v->sid[len] = '\0';
         int found = sessions_load(n->sessions, now_seconds(n), v->sid, &v->items, err);
+        note_store(n, found >= 0, err);
         if (found < 0) {
             v->session = "error";
             n->counters.session_errors++;
@@ -179,7 +192,9 @@ static int open_session(struct node *n, const struct request_ctx *rq, struct res
         buf_printf(rs->head, "Set-Cookie: ASP.NET_SessionId=%s; path=/; HttpOnly\r\n", v->sid);
     }
     buf_clear(&v->items);
-    if (sessions_save(n->sessions, now_seconds(n), v->sid, "", 0, err) != 0) {
+    int rc = sessions_save(n->sessions, now_seconds(n), v->sid, "", 0, err);
+    note_store(n, rc == 0, err);
+    if (rc != 0) {
         v->session = "error";
         n->counters.session_errors++;
         return -1;
@@ -482,8 +497,10 @@ static void page_cart(struct node *n, struct response *rs, struct visit *v, cons
     if (add) {
         buf_puts(&v->items, add);
         buf_puts(&v->items, "\n");
-        if (sessions_save(n->sessions, now_seconds(n), v->sid, v->items.data, v->items.len, &err) !=
-            0) {
+        int rc =
+            sessions_save(n->sessions, now_seconds(n), v->sid, v->items.data, v->items.len, &err);
+        note_store(n, rc == 0, &err);
+        if (rc != 0) {
             v->session = "error";
             n->counters.session_errors++;
             page_error(n, rs, 500, STATECLIENT_UNREACHABLE_TEXT, v->html);

@@ -58,6 +58,7 @@ struct node {
     int64_t clock_offset;    /* ticks added to the real clock by POST /_farm/clock */
     char error_headers[256]; /* X-Farm-Node and X-Farm-Key for the server's own errors */
     uint64_t rng;            /* session ids */
+    bool store_down;         /* the session store failed last time (logged on changes) */
 };
 
 /* Load keys (and the ViewState page), open the session store. Returns 0 or -1 with err. */
