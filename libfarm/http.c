@@ -65,6 +65,10 @@ static int on_header_field(llhttp_t *l, const char *at, size_t len)
         h->name.off = h->name.len = h->value.off = h->value.len = 0;
         p->last_was_value = false;
     }
+    /* RFC 9112 5.1: no whitespace between a field name and its colon (request smuggling). */
+    for (size_t i = 0; i < len; i++)
+        if (at[i] == ' ' || at[i] == '\t')
+            return fail(p, 400, "whitespace in a header field name");
     extend(&r->headers[r->n_headers - 1].name, p->base, at, len);
     return count_header_bytes(p, len + 4); /* ": " and CRLF */
 }

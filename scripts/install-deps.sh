@@ -4,8 +4,8 @@
 #
 #   scripts/install-deps.sh           install what is missing
 #   scripts/install-deps.sh --check   list what is missing, exit 1 if anything is
-#   scripts/install-deps.sh --bench   also the benchmark peers: wrk and nginx-light
-#                                     (combines with --check)
+#   scripts/install-deps.sh --bench   also the benchmark peers: wrk, nginx-light and
+#                                     haproxy (combines with --check)
 set -euo pipefail
 
 packages=(
@@ -13,14 +13,15 @@ packages=(
   gcc make cmake pkg-config
   # libfarm: machineKey crypto, config files, JSON output, HTTP parsing
   libssl-dev libxml2-dev libjansson-dev node-llhttp
-  # sim-node and lb: the event loop
-  libev-dev
+  # sim-node and lb: the event loop; lb: its config files
+  libev-dev libinih-dev
   # tests
-  libcmocka-dev jq
+  libcmocka-dev jq curl python3
 )
 
-# make bench: bench/bench_simnode.sh measures sim-node against nginx, driven by wrk.
-bench_packages=(wrk nginx-light)
+# make bench: bench/bench_simnode.sh measures sim-node against nginx, bench/bench_lb.sh lb
+# against HAProxy and nginx as proxies; wrk drives both.
+bench_packages=(wrk nginx-light haproxy)
 
 usage() {
   sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'

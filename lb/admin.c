@@ -1,0 +1,471 @@
+#include "admin.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "ticks.h"
+
+/* SSE followers of GET /events?follow=1. */
+struct follower {
+    struct httpd_stream *s;
+    uint64_t seq;
+    struct follower *next;
+};
+
+struct admin {
+    struct lb *lb;
+    struct follower *followers;
+    ev_timer push;
+};
+
+static struct admin *the_admin; /* one lb per process */
+
+static void json_error(struct response *rs, int status, const char *msg)
+{
+    rs->status = status;
+    response_header(rs, "Content-Type", "application/json");
+    buf_puts(rs->body, "{\"error\":\"");
+    buf_json(rs->body, msg, strlen(msg));
+    buf_puts(rs->body, "\"}\n");
+}
+
+static void iso(double t, char *out)
+{
+    ticks_format_iso(ticks_from_unix((int64_t)t, (int32_t)((t - (int64_t)t) * 1e9)), out);
+}
+
+static void node_json(struct lb *lb, const struct lb_node *n, struct buf *b)
+{
+    const struct node_stats *s = &n->stats;
+    char since[TICKS_ISO_MAX];
+    /* state_since is loop time; convert to wall clock for display */
+    iso(ev_time() - (ev_now(lb->loop) - n->state_since), since);
+    buf_puts(b, "{\"name\":\"");
+    buf_json(b, n->name, strlen(n->name));
+    buf_puts(b, "\",\"address\":\"");
+    buf_json(b, n->addr_text, strlen(n->addr_text));
+    buf_printf(b, "\",\"weight\":%u,\"state\":\"%s\",\"reason\":\"", n->weight,
+               node_state_name(n->state));
+    buf_json(b, n->state_reason, strlen(n->state_reason));
+    buf_printf(b, "\",\"since\":\"%s\",\"checked\":%s,\"check_ok\":%u,\"check_fail\":%u,", since,
+               n->checked ? "true" : "false", n->check_ok, n->check_fail);
+    buf_puts(b, "\"key\":\"");
+    buf_json(b, n->key_fp, strlen(n->key_fp));
+    buf_printf(b,
+               "\",\"requests\":%llu,\"active\":%u,\"idle\":%u,\"connections\":%llu,"
+               "\"responses\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu,"
+               "\"none\":%llu},\"connect_failures\":%llu,\"retries_away\":%llu,"
+               "\"bytes_to\":%llu,\"bytes_from\":%llu}",
+               s->requests, s->active, s->idle, s->connections, s->responses[1], s->responses[2],
+               s->responses[3], s->responses[4], s->responses[5], s->responses[0],
+               s->connect_failures, s->retries_away, s->bytes_to, s->bytes_from);
+}
+
+static void nodes_json(struct lb *lb, struct buf *b)
+{
+    buf_puts(b, "{\"nodes\":[");
+    bool first = true;
+    for (size_t i = 0; i < POOL_MAX; i++) {
+        if (lb->pool.slot[i] == NULL)
+            continue;
+        if (!first)
+            buf_puts(b, ",");
+        node_json(lb, lb->pool.slot[i], b);
+        first = false;
+    }
+    buf_puts(b, "]}\n");
+}
+
+static void stats_json(struct lb *lb, struct buf *b)
+{
+    const struct lb_stats *s = &lb->stats;
+    struct trace_counts tc;
+    trace_counts(lb->trace, &tc);
+    buf_printf(b,
+               "{\"listen\":\"%s\",\"dispatch\":\"%s\",\"affinity\":\"%s\","
+               "\"connections\":%llu,\"open_clients\":%u,\"open_backends\":%u,"
+               "\"requests\":%llu,\"responses\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
+               "\"4xx\":%llu,\"5xx\":%llu},\"retries\":%llu,\"no_node_503\":%llu,"
+               "\"timeouts_504\":%llu,\"bad_gateway_502\":%llu,\"client_errors\":%llu,"
+               "\"sessions\":{\"tracked\":%llu,\"issued\":%llu,\"hops\":%llu,\"rejected\":%llu,"
+               "\"lost\":%llu,\"key_mismatch\":%llu}}\n",
+               lb->listen_addr, lb_dispatch_name(lb->cfg.dispatch),
+               lb_affinity_name(lb->cfg.affinity), s->connections, s->open_clients,
+               s->open_backends, s->requests, s->responses[1], s->responses[2], s->responses[3],
+               s->responses[4], s->responses[5], s->retries, s->no_node_503, s->timeouts_504,
+               s->bad_gateway_502, s->client_errors, tc.sessions_tracked, tc.issued, tc.hops,
+               tc.rejected, tc.lost, tc.key_mismatch);
+}
+
+static void metrics_text(struct lb *lb, struct buf *b)
+{
+    const struct lb_stats *s = &lb->stats;
+    struct trace_counts tc;
+    trace_counts(lb->trace, &tc);
+    buf_printf(b,
+               "# HELP farmlb_requests_total Requests received from clients.\n"
+               "# TYPE farmlb_requests_total counter\nfarmlb_requests_total %llu\n",
+               s->requests);
+    buf_puts(b, "# HELP farmlb_responses_total Answers sent to clients, by status class.\n"
+                "# TYPE farmlb_responses_total counter\n");
+    for (int i = 1; i <= 5; i++)
+        buf_printf(b, "farmlb_responses_total{class=\"%dxx\"} %llu\n", i, s->responses[i]);
+    buf_printf(b,
+               "# HELP farmlb_retries_total Requests sent to another node after a failure.\n"
+               "# TYPE farmlb_retries_total counter\nfarmlb_retries_total %llu\n"
+               "# HELP farmlb_open_connections Open client connections.\n"
+               "# TYPE farmlb_open_connections gauge\nfarmlb_open_connections %u\n",
+               s->retries, s->open_clients);
+    buf_puts(b, "# HELP farmlb_node_up Node state (1 when up).\n# TYPE farmlb_node_up gauge\n");
+    for (size_t i = 0; i < POOL_MAX; i++) {
+        const struct lb_node *n = lb->pool.slot[i];
+        if (n)
+            buf_printf(b, "farmlb_node_up{node=\"%s\",state=\"%s\"} %d\n", n->name,
+                       node_state_name(n->state), n->state == NODE_UP);
+    }
+    buf_puts(b, "# HELP farmlb_node_requests_total Requests sent to a node.\n"
+                "# TYPE farmlb_node_requests_total counter\n");
+    for (size_t i = 0; i < POOL_MAX; i++) {
+        const struct lb_node *n = lb->pool.slot[i];
+        if (n)
+            buf_printf(b, "farmlb_node_requests_total{node=\"%s\"} %llu\n", n->name,
+                       n->stats.requests);
+    }
+    buf_printf(b,
+               "# HELP farmlb_session_events_total Session events seen by the tracer.\n"
+               "# TYPE farmlb_session_events_total counter\n"
+               "farmlb_session_events_total{event=\"issued\"} %llu\n"
+               "farmlb_session_events_total{event=\"session-hop\"} %llu\n"
+               "farmlb_session_events_total{event=\"rejected\"} %llu\n"
+               "farmlb_session_events_total{event=\"session-lost\"} %llu\n"
+               "farmlb_session_events_total{event=\"key-mismatch\"} %llu\n",
+               tc.issued, tc.hops, tc.rejected, tc.lost, tc.key_mismatch);
+}
+
+/* ---- Server-Sent Events ---------------------------------------------------------------- */
+
+struct push_ctx {
+    struct follower *f;
+    struct buf *b;
+};
+
+static void push_one(void *arg, uint64_t seq, const struct trace_event *e)
+{
+    struct push_ctx *p = arg;
+    buf_printf(p->b, "id: %llu\nevent: %s\ndata: ", (unsigned long long)seq,
+               trace_event_name(e->kind));
+    trace_json_event(e, seq, p->b);
+    buf_puts(p->b, "\n\n");
+    p->f->seq = seq;
+}
+
+static void push_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct admin *a = w->data;
+    struct buf b;
+    buf_init(&b);
+    for (struct follower *f = a->followers; f; f = f->next) {
+        buf_clear(&b);
+        struct push_ctx p = {.f = f, .b = &b};
+        trace_events_since(a->lb->trace, f->seq, push_one, &p);
+        if (b.len)
+            httpd_stream_send(f->s, b.data, b.len);
+    }
+    buf_cleanup(&b);
+}
+
+static void follower_closed(void *arg, struct httpd_stream *s)
+{
+    struct admin *a = arg;
+    for (struct follower **pp = &a->followers; *pp; pp = &(*pp)->next) {
+        if ((*pp)->s == s) {
+            struct follower *f = *pp;
+            *pp = f->next;
+            free(f);
+            break;
+        }
+    }
+    if (a->followers == NULL)
+        ev_timer_stop(a->lb->loop, &a->push);
+}
+
+struct collect {
+    struct buf *b;
+    bool first;
+};
+
+static void collect_cb(void *arg, uint64_t seq, const struct trace_event *e)
+{
+    struct collect *col = arg;
+    if (!col->first)
+        buf_puts(col->b, ",");
+    col->first = false;
+    trace_json_event(e, seq, col->b);
+}
+
+static void events(struct admin *a, const char *query, size_t qlen, struct response *rs)
+{
+    char follow[8];
+    bool sse =
+        http_param(query, qlen, "follow", follow, sizeof follow) > 0 && strcmp(follow, "0") != 0;
+    if (!sse) {
+        response_header(rs, "Content-Type", "application/json");
+        struct collect col = {rs->body, true};
+        buf_puts(rs->body, "{\"events\":[");
+        trace_events_since(a->lb->trace, 0, collect_cb, &col);
+        buf_puts(rs->body, "]}\n");
+        return;
+    }
+    struct follower *f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        json_error(rs, 503, "out of memory");
+        return;
+    }
+    response_header(rs, "Content-Type", "text/event-stream");
+    f->s = response_stream(rs, follower_closed, a);
+    f->next = a->followers;
+    a->followers = f;
+    buf_puts(rs->body, ": farmlab lb events\n\n");
+    if (!ev_is_active(&a->push)) {
+        ev_timer_set(&a->push, 0.05, 0.1);
+        ev_timer_start(a->lb->loop, &a->push);
+    }
+}
+
+/* ---- routing ---------------------------------------------------------------------------- */
+
+static bool authorized(struct admin *a, const struct request_ctx *rq)
+{
+    const char *token = a->lb->cfg.admin_token;
+    if (token == NULL || token[0] == '\0')
+        return true;
+    size_t len;
+    const char *h = http_header_get(rq->req, rq->buf, "Authorization", &len);
+    size_t tlen = strlen(token);
+    if (h == NULL || len != tlen + 7 || strncmp(h, "Bearer ", 7) != 0)
+        return false;
+    return CRYPTO_memcmp(h + 7, token, tlen) == 0;
+}
+
+static void node_action(struct admin *a, struct lb_node *n, const char *action, size_t alen,
+                        const char *query, size_t qlen, struct response *rs)
+{
+    struct lb *lb = a->lb;
+    if (alen == 5 && memcmp(action, "drain", 5) == 0) {
+        n->admin_drain = true;
+        if (n->state != NODE_DOWN)
+            lb_node_set_state(lb, n, NODE_DRAINING, "admin drain");
+    } else if (alen == 4 && memcmp(action, "stop", 4) == 0) {
+        n->admin_drain = false;
+        lb_node_set_state(lb, n, NODE_STOPPED, "admin stop");
+    } else if (alen == 5 && memcmp(action, "start", 5) == 0) {
+        n->admin_drain = false;
+        n->check_fail = 0;
+        lb_node_set_state(lb, n, NODE_UP, "admin start");
+    } else if (alen == 6 && memcmp(action, "weight", 6) == 0) {
+        char w[16];
+        char *end;
+        long v = http_param(query, qlen, "w", w, sizeof w) > 0 ? strtol(w, &end, 10) : -1;
+        if (v < 0 || v > 256 || *end) {
+            json_error(rs, 400, "give ?w=N with N from 0 to 256");
+            return;
+        }
+        pool_set_weight(&lb->pool, n, (unsigned)v);
+        fprintf(stderr, "lb event=node-weight node=%s weight=%ld\n", n->name, v);
+    } else {
+        json_error(rs, 404, "unknown action: use drain, stop, start or weight");
+        return;
+    }
+    response_header(rs, "Content-Type", "application/json");
+    node_json(lb, n, rs->body);
+    buf_puts(rs->body, "\n");
+}
+
+static void add_node(struct admin *a, const struct request_ctx *rq, const char *query, size_t qlen,
+                     struct response *rs)
+{
+    /* Parameters from the query or a form/JSON-less body: name=..&address=..&weight=.. */
+    const char *src = query;
+    size_t slen = qlen;
+    if (slen == 0 && rq->req->body.len) {
+        src = rq->req->body.data;
+        slen = rq->req->body.len;
+    }
+    char name[POOL_NAME_MAX + 1], addr[80], w[16];
+    if (http_param(src, slen, "name", name, sizeof name) <= 0 ||
+        http_param(src, slen, "address", addr, sizeof addr) <= 0) {
+        json_error(rs, 400, "give name=NAME&address=HOST:PORT[&weight=N]");
+        return;
+    }
+    long weight = 1;
+    if (http_param(src, slen, "weight", w, sizeof w) > 0) {
+        char *end;
+        weight = strtol(w, &end, 10);
+        if (*end || weight < 0 || weight > 256) {
+            json_error(rs, 400, "weight: a number from 0 to 256");
+            return;
+        }
+    }
+    struct errbuf err = {{0}};
+    if (lb_node_add(a->lb, name, addr, (unsigned)weight, &err) != 0) {
+        /* A taken name is a conflict; a bad name or address is a bad request. */
+        json_error(rs, pool_find(&a->lb->pool, name) ? 409 : 400, err.msg);
+        return;
+    }
+    rs->status = 201;
+    response_header(rs, "Content-Type", "application/json");
+    node_json(a->lb, pool_find(&a->lb->pool, name), rs->body);
+    buf_puts(rs->body, "\n");
+}
+
+static void admin_handle(void *app, const struct request_ctx *rq, struct response *rs)
+{
+    struct admin *a = app;
+    struct lb *lb = a->lb;
+    const char *path, *query;
+    size_t plen, qlen;
+    http_url_split(rq->req, rq->buf, &path, &plen, &query, &qlen);
+    int m = rq->req->method;
+    response_header(rs, "Cache-Control", "no-store");
+    if (!authorized(a, rq)) {
+        response_header(rs, "WWW-Authenticate", "Bearer");
+        json_error(rs, 401, "a bearer token is required (Authorization: Bearer TOKEN)");
+        return;
+    }
+#define IS(lit) (plen == sizeof(lit) - 1 && memcmp(path, lit, sizeof(lit) - 1) == 0)
+    if (IS("/nodes")) {
+        if (m == HTTP_GET) {
+            response_header(rs, "Content-Type", "application/json");
+            nodes_json(lb, rs->body);
+        } else if (m == HTTP_POST) {
+            add_node(a, rq, query, qlen, rs);
+        } else {
+            json_error(rs, 405, "GET or POST");
+        }
+        return;
+    }
+    if (plen > 7 && memcmp(path, "/nodes/", 7) == 0) {
+        const char *name = path + 7;
+        const char *slash = memchr(name, '/', plen - 7);
+        size_t nlen = slash ? (size_t)(slash - name) : plen - 7;
+        char nbuf[POOL_NAME_MAX + 1];
+        if (nlen == 0 || nlen > POOL_NAME_MAX) {
+            json_error(rs, 404, "no such node");
+            return;
+        }
+        memcpy(nbuf, name, nlen);
+        nbuf[nlen] = '\0';
+        struct lb_node *n = pool_find(&lb->pool, nbuf);
+        if (n == NULL) {
+            json_error(rs, 404, "no such node");
+            return;
+        }
+        if (slash) {
+            if (m != HTTP_POST) {
+                json_error(rs, 405, "node actions are POST");
+                return;
+            }
+            node_action(a, n, slash + 1, plen - 7 - nlen - 1, query, qlen, rs);
+            return;
+        }
+        if (m == HTTP_GET) {
+            response_header(rs, "Content-Type", "application/json");
+            node_json(lb, n, rs->body);
+            buf_puts(rs->body, "\n");
+        } else if (m == HTTP_DELETE) {
+            struct errbuf err = {{0}};
+            lb_node_remove(lb, nbuf, &err);
+            response_header(rs, "Content-Type", "application/json");
+            buf_puts(rs->body, "{\"removed\":\"");
+            buf_json(rs->body, nbuf, nlen);
+            buf_puts(rs->body, "\"}\n");
+        } else {
+            json_error(rs, 405, "GET or DELETE");
+        }
+        return;
+    }
+    if (m != HTTP_GET && m != HTTP_HEAD) {
+        json_error(rs, 405, "GET");
+        return;
+    }
+    if (IS("/stats")) {
+        response_header(rs, "Content-Type", "application/json");
+        stats_json(lb, rs->body);
+    } else if (IS("/metrics")) {
+        response_header(rs, "Content-Type", "text/plain; version=0.0.4");
+        metrics_text(lb, rs->body);
+    } else if (IS("/sessions")) {
+        response_header(rs, "Content-Type", "application/json");
+        trace_json_sessions(lb->trace, rs->body, 200);
+    } else if (plen > 10 && memcmp(path, "/sessions/", 10) == 0) {
+        char id[40];
+        size_t ilen = plen - 10;
+        if (ilen >= sizeof id) {
+            json_error(rs, 404, "no such session");
+            return;
+        }
+        memcpy(id, path + 10, ilen);
+        id[ilen] = '\0';
+        response_header(rs, "Content-Type", "application/json");
+        if (trace_json_session(lb->trace, id, rs->body) != 0) {
+            buf_clear(rs->body);
+            json_error(rs, 404, "no such session (ids are the 16-hex-digit hashes of /sessions)");
+        }
+    } else if (IS("/matrix")) {
+        response_header(rs, "Content-Type", "application/json");
+        trace_json_matrix(lb->trace, rs->body);
+    } else if (IS("/events")) {
+        events(a, query, qlen, rs);
+    } else {
+        json_error(rs, 404, "unknown path: /nodes, /stats, /metrics, /sessions, /matrix, /events");
+    }
+#undef IS
+}
+
+int admin_start(struct lb *lb, struct errbuf *err)
+{
+    struct admin *a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        errbuf_set(err, "out of memory");
+        return -1;
+    }
+    a->lb = lb;
+    ev_init(&a->push, push_cb);
+    a->push.data = a;
+    struct httpd_opts o = {
+        .listen = lb->cfg.admin,
+        .limits = {.max_header_bytes = 16384, .max_body_bytes = 65536},
+        .header_timeout = 10,
+        .idle_timeout = 60,
+        .handler = admin_handle,
+        .app = a,
+    };
+    lb->admin = httpd_new(lb->loop, &o, err);
+    if (lb->admin == NULL) {
+        free(a);
+        return -1;
+    }
+    the_admin = a;
+    return 0;
+}
+
+void admin_stop(struct lb *lb)
+{
+    struct admin *a = the_admin;
+    if (a == NULL)
+        return;
+    ev_timer_stop(lb->loop, &a->push);
+    httpd_free(lb->admin); /* closes followers, which unlink themselves */
+    lb->admin = NULL;
+    while (a->followers) {
+        struct follower *f = a->followers;
+        a->followers = f->next;
+        free(f);
+    }
+    free(a);
+    the_admin = NULL;
+}

@@ -1,0 +1,17 @@
+/* admin: lb's admin API — JSON over HTTP on its own listener (loopback by default; with a
+ * token, "Authorization: Bearer TOKEN" is required). It only calls the functions the CLI
+ * would: lb_node_add/remove/set_state, pool_set_weight, and reads stats and the trace.
+ *
+ *   GET /nodes, GET /nodes/NAME, POST /nodes (name, address, weight), DELETE /nodes/NAME
+ *   POST /nodes/NAME/drain|stop|start, POST /nodes/NAME/weight?w=N
+ *   GET /stats, GET /metrics (Prometheus text), GET /sessions, GET /sessions/ID,
+ *   GET /matrix, GET /events (?follow=1: Server-Sent Events) */
+#ifndef LB_ADMIN_H
+#define LB_ADMIN_H
+
+#include "lb.h"
+
+int admin_start(struct lb *lb, struct errbuf *err);
+void admin_stop(struct lb *lb);
+
+#endif

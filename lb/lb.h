@@ -1,0 +1,102 @@
+/* lb: the balancer as a whole — configuration, the node pool, the listeners, and the parts
+ * that share them: proxy.c (client and backend connections), health.c (active checks),
+ * admin.c (the admin API), trace.h (session tracing). main.c builds one and runs the loop. */
+#ifndef LB_LB_H
+#define LB_LB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <ev.h>
+
+#include "balance.h"
+#include "buf.h"
+#include "errbuf.h"
+#include "httpd.h"
+#include "pool.h"
+#include "trace.h"
+
+#define LB_COOKIES_MAX TRACE_COOKIES_MAX
+
+struct lb_config {
+    const char *listen;
+    const char *admin;
+    const char *admin_token; /* NULL: no token (the admin listener is loopback by default) */
+    enum lb_dispatch dispatch;
+    enum lb_affinity affinity;
+    const char *health_path;
+    double health_interval, health_timeout;
+    unsigned rise, fall;
+    double timeout_connect, timeout_header, timeout_server, timeout_idle;
+    unsigned retries;
+    double drain_timeout; /* draining nodes are stopped after this (0: never) */
+    const char *session_cookies[LB_COOKIES_MAX];
+    size_t n_session_cookies;
+    const char *affinity_cookie; /* name of lb's own cookie (AFFINITY_COOKIE) */
+    double cookie_idle, cookie_max;
+    const char *access_log; /* file, "-" for stdout, NULL for none */
+    bool served_by;         /* add X-Served-By to answers */
+    bool passive;           /* passive detection: connect failures and 5xx mark down */
+    unsigned passive_fail;  /* consecutive failures that mark a node down */
+    size_t max_header_bytes, max_body_bytes;
+    size_t max_sessions; /* trace LRU cap */
+    size_t max_conns;    /* clients; accept pauses beyond */
+};
+
+struct lb_stats {
+    unsigned long long connections, requests, responses[6];
+    unsigned long long retries, no_node_503, timeouts_504, bad_gateway_502, client_errors;
+    unsigned open_clients, open_backends;
+};
+
+struct cconn;
+struct bconn;
+
+struct lb {
+    struct ev_loop *loop;
+    struct lb_config cfg;
+    struct pool pool;
+    struct sticky *sticky;
+    struct trace *trace;
+    int listen_fd;
+    ev_io accept_w;
+    ev_timer accept_resume; /* accepting pauses briefly when out of descriptors */
+    char listen_addr[80];
+    struct cconn *clients;
+    struct lb_stats stats;
+    FILE *access;
+    struct httpd *admin;
+    struct health *health;
+    bool draining;
+    /* free lists: buffers and idle structs are reused, not reallocated per request */
+    void *free_bufs;
+    size_t n_free_bufs;
+};
+
+int lb_init(struct lb *lb, struct ev_loop *loop, const struct lb_config *cfg, struct errbuf *err);
+void lb_cleanup(struct lb *lb);
+
+/* Start accepting on cfg->listen (port 0 works). */
+int lb_listen(struct lb *lb, struct errbuf *err);
+
+/* Node control, shared by the admin API and the health checks. */
+int lb_node_add(struct lb *lb, const char *name, const char *addr, unsigned weight,
+                struct errbuf *err);
+int lb_node_remove(struct lb *lb, const char *name, struct errbuf *err);
+/* up/down/draining/stopped; stopping cuts the node's in-flight connections. */
+void lb_node_set_state(struct lb *lb, struct lb_node *n, enum node_state s, const char *reason);
+
+/* Seconds since the Unix epoch (event times) and the loop's monotonic-ish now. */
+double lb_now(const struct lb *lb);
+
+/* Close every connection of a node (stop, remove). */
+void proxy_cut_node(struct lb *lb, struct lb_node *n);
+/* Release a node's idle backend connections. */
+void proxy_drop_idle(struct lb *lb, struct lb_node *n);
+/* Stop accepting; finish in-flight requests (answering with Connection: close); break the
+ * loop when no client is left. */
+void proxy_drain(struct lb *lb);
+
+#endif

@@ -1,0 +1,396 @@
+#include "options.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "ticks.h"
+
+const char options_usage[] =
+    "usage: lb --listen ADDR --node NAME=HOST:PORT [--node ...] [options]\n"
+    "       lb --config FILE\n"
+    "\n"
+    "A round-robin reverse proxy that can behave like a Microsoft NLB cluster, and that\n"
+    "traces which node issued and which node checked every session cookie.\n"
+    "\n"
+    "options:\n"
+    "  --listen ADDR              client listener, HOST:PORT (port 0: any free port)\n"
+    "  --admin ADDR               admin API listener (default 127.0.0.1:0; loopback unless\n"
+    "                             --admin-token is given)\n"
+    "  --admin-token TOKEN        require 'Authorization: Bearer TOKEN' on the admin API\n"
+    "  --node NAME=HOST:PORT      a farm member (repeat)\n"
+    "  --weight NAME=N            a member's weight, 0..256 (default 1)\n"
+    "  --dispatch request|connection\n"
+    "                             per request (default: every request may hop) or per TCP\n"
+    "                             connection (as NLB)\n"
+    "  --affinity none|single|network|cookie\n"
+    "                             NLB affinity (client address+port / address / its /24),\n"
+    "                             or lb's own cookie (default none)\n"
+    "  --cookie-name NAME         lb's affinity cookie (default FARMLB)\n"
+    "  --cookie-idle DUR, --cookie-max DUR   its idle and maximum age (default 30m, 8h)\n"
+    "  --health-path PATH         active HTTP check (default /health; '' turns checks off)\n"
+    "  --health-interval DUR      (default 1s)   --health-timeout DUR (default 1s)\n"
+    "  --rise N, --fall N         successes to come up, failures to go down (2, 3)\n"
+    "  --no-passive               do not mark nodes down on connect failures and 5xx\n"
+    "  --timeout-connect DUR      (2s)  --timeout-header DUR (10s, then 408)\n"
+    "  --timeout-server DUR       (30s, then 504)  --timeout-idle DUR (60s)\n"
+    "  --retries N                other nodes to try after a failure (default 2)\n"
+    "  --drain-timeout DUR        stop a draining node after DUR (default: never)\n"
+    "  --session-cookie NAME      a session cookie to trace (repeat; default .ASPXAUTH and\n"
+    "                             ASP.NET_SessionId)\n"
+    "  --max-sessions N           sessions tracked (LRU; default 100000)\n"
+    "  --access-log FILE|-        one line per request\n"
+    "  --served-by                add X-Served-By: NODE to answers\n"
+    "  --max-header-bytes N       431 past this (default 16384)\n"
+    "  --max-body-bytes N         413 past this (default 1048576)\n"
+    "  --config FILE              read these settings from an INI file (key = value)\n"
+    "  -h, --help                 this text\n"
+    "\n"
+    "Ready lines on stderr name both listeners (port 0 works). SIGTERM drains and exits 0.\n"
+    "See docs/lb.md.\n";
+
+void options_defaults(struct lb_options *o)
+{
+    memset(o, 0, sizeof *o);
+    struct lb_config *c = &o->cfg;
+    c->admin = "127.0.0.1:0";
+    c->dispatch = DISPATCH_REQUEST;
+    c->affinity = AFFINITY_NONE;
+    c->health_path = "/health";
+    c->health_interval = 1;
+    c->health_timeout = 1;
+    c->rise = 2;
+    c->fall = 3;
+    c->timeout_connect = 2;
+    c->timeout_header = 10;
+    c->timeout_server = 30;
+    c->timeout_idle = 60;
+    c->retries = 2;
+    c->affinity_cookie = "FARMLB";
+    c->cookie_idle = 30 * 60;
+    c->cookie_max = 8 * 3600;
+    c->passive = true;
+    c->passive_fail = 3;
+    c->max_header_bytes = 16384;
+    c->max_body_bytes = 1048576;
+    c->max_sessions = 100000;
+    c->max_conns = 100000;
+}
+
+static const char *keep(struct lb_options *o, const char *v)
+{
+    size_t n = strlen(v) + 1;
+    if (o->used + n > sizeof o->strings)
+        return NULL;
+    char *p = o->strings + o->used;
+    memcpy(p, v, n);
+    o->used += n;
+    return p;
+}
+
+static int duration(const char *name, const char *v, double *out, struct errbuf *err)
+{
+    int64_t t;
+    if (ticks_parse_duration(v, &t) != 0) {
+        errbuf_set(err, "--%s: not a duration: '%s' (e.g. 500ms, 2s, 1m)", name, v);
+        return -1;
+    }
+    *out = (double)t / TICKS_PER_SECOND;
+    return 0;
+}
+
+static int number(const char *name, const char *v, unsigned long long max, unsigned long long *out,
+                  struct errbuf *err)
+{
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*v == '\0' || *end || v[0] == '-' || n > max) {
+        errbuf_set(err, "--%s: a number from 0 to %llu, not '%s'", name, max, v);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+/* A flag: given alone on the command line (""), or yes/no in a config file. */
+static int flag_value(const char *name, const char *v, bool *out, struct errbuf *err)
+{
+    static const char *const yes[] = {"", "yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (strcmp(v, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (strcmp(v, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    errbuf_set(err, "--%s: yes or no, not '%s'", name, v);
+    return -1;
+}
+
+int options_set(struct lb_options *o, const char *name, const char *value, struct errbuf *err)
+{
+    struct lb_config *c = &o->cfg;
+    unsigned long long n;
+    const char *v = keep(o, value);
+    if (v == NULL) {
+        errbuf_set(err, "too many settings");
+        return -1;
+    }
+#define IS(s) (strcmp(name, s) == 0)
+    if (IS("listen")) {
+        c->listen = v;
+    } else if (IS("admin")) {
+        c->admin = v;
+    } else if (IS("admin-token")) {
+        c->admin_token = v;
+    } else if (IS("node")) {
+        if (o->n_nodes == OPTIONS_NODES_MAX) {
+            errbuf_set(err, "--node: at most %d nodes", OPTIONS_NODES_MAX);
+            return -1;
+        }
+        if (pool_parse_node_arg(v, o->nodes[o->n_nodes].name, sizeof o->nodes[0].name,
+                                o->nodes[o->n_nodes].addr, sizeof o->nodes[0].addr, err) != 0)
+            return -1;
+        o->nodes[o->n_nodes].weight = 1;
+        o->n_nodes++;
+    } else if (IS("weight")) {
+        const char *eq = strchr(v, '=');
+        size_t i;
+        if (eq == NULL) {
+            errbuf_set(err, "--weight: NAME=N, not '%s'", v);
+            return -1;
+        }
+        for (i = 0; i < o->n_nodes; i++)
+            if (strlen(o->nodes[i].name) == (size_t)(eq - v) &&
+                memcmp(o->nodes[i].name, v, (size_t)(eq - v)) == 0)
+                break;
+        if (i == o->n_nodes) {
+            errbuf_set(err, "--weight: no --node named '%.*s' (give --node first)", (int)(eq - v),
+                       v);
+            return -1;
+        }
+        if (number("weight", eq + 1, 256, &n, err) != 0)
+            return -1;
+        o->nodes[i].weight = (unsigned)n;
+    } else if (IS("dispatch")) {
+        if (lb_dispatch_from_name(v, &c->dispatch) != 0) {
+            errbuf_set(err, "--dispatch: request or connection, not '%s'", v);
+            return -1;
+        }
+    } else if (IS("affinity")) {
+        if (lb_affinity_from_name(v, &c->affinity) != 0) {
+            errbuf_set(err, "--affinity: none, single, network or cookie, not '%s'", v);
+            return -1;
+        }
+    } else if (IS("cookie-name")) {
+        c->affinity_cookie = v;
+    } else if (IS("cookie-idle")) {
+        return duration(name, v, &c->cookie_idle, err);
+    } else if (IS("cookie-max")) {
+        return duration(name, v, &c->cookie_max, err);
+    } else if (IS("health-path")) {
+        c->health_path = v;
+    } else if (IS("health-interval")) {
+        return duration(name, v, &c->health_interval, err);
+    } else if (IS("health-timeout")) {
+        return duration(name, v, &c->health_timeout, err);
+    } else if (IS("rise") || IS("fall")) {
+        if (number(name, v, 1000, &n, err) != 0)
+            return -1;
+        if (n == 0) {
+            errbuf_set(err, "--%s: at least 1", name);
+            return -1;
+        }
+        *(IS("rise") ? &c->rise : &c->fall) = (unsigned)n;
+    } else if (IS("no-passive")) {
+        bool on;
+        if (flag_value(name, v, &on, err) != 0)
+            return -1;
+        c->passive = !on;
+    } else if (IS("timeout-connect")) {
+        return duration(name, v, &c->timeout_connect, err);
+    } else if (IS("timeout-header")) {
+        return duration(name, v, &c->timeout_header, err);
+    } else if (IS("timeout-server")) {
+        return duration(name, v, &c->timeout_server, err);
+    } else if (IS("timeout-idle")) {
+        return duration(name, v, &c->timeout_idle, err);
+    } else if (IS("drain-timeout")) {
+        return duration(name, v, &c->drain_timeout, err);
+    } else if (IS("retries")) {
+        if (number(name, v, 16, &n, err) != 0)
+            return -1;
+        c->retries = (unsigned)n;
+    } else if (IS("session-cookie")) {
+        if (c->n_session_cookies == LB_COOKIES_MAX) {
+            errbuf_set(err, "--session-cookie: at most %d", LB_COOKIES_MAX);
+            return -1;
+        }
+        c->session_cookies[c->n_session_cookies++] = v;
+    } else if (IS("max-sessions")) {
+        if (number(name, v, 10000000, &n, err) != 0)
+            return -1;
+        c->max_sessions = (size_t)n;
+    } else if (IS("access-log")) {
+        c->access_log = v;
+    } else if (IS("served-by")) {
+        if (flag_value(name, v, &c->served_by, err) != 0)
+            return -1;
+    } else if (IS("max-header-bytes")) {
+        if (number(name, v, 1 << 20, &n, err) != 0)
+            return -1;
+        c->max_header_bytes = (size_t)n;
+    } else if (IS("max-body-bytes")) {
+        if (number(name, v, 64u << 20, &n, err) != 0)
+            return -1;
+        c->max_body_bytes = (size_t)n;
+    } else {
+        errbuf_set(err, "unknown setting '%s' (see --help)", name);
+        return -1;
+    }
+#undef IS
+    return 0;
+}
+
+struct ini_ctx {
+    struct lb_options *o;
+    struct errbuf *err;
+    const char *path;
+    int lineno;
+    int failed;
+};
+
+static int config_line(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *x = user;
+    (void)section;
+    if (x->failed)
+        return 0;
+    if (strcmp(name, "config") == 0) {
+        errbuf_set(x->err, "config files do not nest");
+    } else if (options_set(x->o, name, value, x->err) == 0) {
+        return 1;
+    }
+    errbuf_prefix(x->err, "%s:%d: ", x->path, x->lineno);
+    x->failed = 1;
+    return 0;
+}
+
+/* inih parses one line at a time here, so that every error can name its line. */
+static int load_config(struct lb_options *o, const char *path, struct errbuf *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        errbuf_set(err, "%s: cannot read", path);
+        return -1;
+    }
+    struct ini_ctx x = {.o = o, .err = err, .path = path};
+    char line[1024];
+    int rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        x.lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            errbuf_set(err, "%s:%d: line too long", path, x.lineno);
+            rc = -1;
+            break;
+        }
+        int r = ini_parse_string(line, config_line, &x);
+        if (x.failed) {
+            rc = -1;
+            break;
+        }
+        if (r != 0) {
+            errbuf_set(err, "%s:%d: not a 'key = value' line", path, x.lineno);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int options_parse(struct lb_options *o, int argc, char **argv, struct errbuf *err)
+{
+    static const char *const names[] = {
+        "listen",
+        "admin",
+        "admin-token",
+        "node",
+        "weight",
+        "dispatch",
+        "affinity",
+        "cookie-name",
+        "cookie-idle",
+        "cookie-max",
+        "health-path",
+        "health-interval",
+        "health-timeout",
+        "rise",
+        "fall",
+        "no-passive",
+        "timeout-connect",
+        "timeout-header",
+        "timeout-server",
+        "timeout-idle",
+        "drain-timeout",
+        "retries",
+        "session-cookie",
+        "max-sessions",
+        "access-log",
+        "served-by",
+        "max-header-bytes",
+        "max-body-bytes",
+        "config",
+    };
+    enum { N = sizeof names / sizeof names[0] };
+    struct option longopts[N + 2];
+    for (int i = 0; i < N; i++) {
+        bool flag = strcmp(names[i], "no-passive") == 0 || strcmp(names[i], "served-by") == 0;
+        longopts[i] =
+            (struct option){names[i], flag ? no_argument : required_argument, NULL, 1000 + i};
+    }
+    longopts[N] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[N + 1] = (struct option){NULL, 0, NULL, 0};
+    int opt;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(options_usage, stdout);
+            return 1;
+        }
+        if (opt < 1000 || opt >= 1000 + N) {
+            errbuf_set(err, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+            return -1;
+        }
+        const char *name = names[opt - 1000];
+        if (strcmp(name, "config") == 0) {
+            if (load_config(o, optarg, err) != 0)
+                return -1;
+            continue;
+        }
+        if (options_set(o, name, optarg ? optarg : "", err) != 0)
+            return -1;
+    }
+    if (optind < argc) {
+        errbuf_set(err, "unexpected argument '%s' (see --help)", argv[optind]);
+        return -1;
+    }
+    if (o->cfg.listen == NULL) {
+        errbuf_set(err, "--listen ADDR is required (e.g. --listen 127.0.0.1:0)");
+        return -1;
+    }
+    if (o->cfg.n_session_cookies == 0) {
+        o->cfg.session_cookies[0] = ".ASPXAUTH";
+        o->cfg.session_cookies[1] = "ASP.NET_SessionId";
+        o->cfg.n_session_cookies = 2;
+    }
+    return 0;
+}

@@ -1,0 +1,1312 @@
+/* proxy: client connections, backend connections and the requests between them.
+ *
+ * A request is read whole (head and body, within the limits) before it is sent: it can then
+ * be retried on another node while no byte of the answer has reached the client, and a slow
+ * client never holds a backend connection. The answer is streamed back as it arrives, with
+ * backpressure: the backend is read only while the client keeps up. Backend connections are
+ * kept alive and reused per node.
+ *
+ * Ownership: struct lb owns the clients (a list); a client borrows its current backend
+ * connection; an idle backend connection is owned by its node's idle list. Both kinds die
+ * only through cconn_close / bconn_close. Buffers come from a free list and go back to it
+ * when a connection goes idle, so an idle keep-alive client costs only its struct. */
+#define _GNU_SOURCE /* accept4 */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "http.h"
+#include "lb.h"
+#include "ticks.h"
+
+#define BUF_SIZE      16384
+#define FREE_BUFS_MAX 256
+
+/* Response headers lb looks at. */
+enum {
+    RH_SET_COOKIE_MAX = 8,
+};
+
+struct bconn {
+    struct lb *lb;
+    struct lb_node *node; /* borrowed */
+    int fd;
+    ev_io r, w;
+    ev_timer t;
+    struct cconn *c;         /* the client being answered; NULL when idle */
+    struct bconn *next_idle; /* in node->idle_head */
+    bool connected;
+    bool reused;
+    llhttp_t rp; /* response parser */
+    /* bytes read from the node, not yet written to the client */
+    char *buf;
+    size_t len, off;
+    bool head_done;  /* response head parsed and passed on */
+    bool interim;    /* the parser paused after a 1xx answer */
+    bool resp_done;  /* the whole response has been read */
+    bool keep_alive; /* the node keeps the connection */
+    bool eof;
+    /* response head capture (spans into buf while the head accumulates) */
+    int status;
+    struct http_span set_cookie[RH_SET_COOKIE_MAX];
+    size_t n_set_cookie;
+    struct http_span location, farm_ticket, farm_session, farm_key, farm_user;
+    struct http_span cur_field;
+    bool in_value;
+    struct http_span *cur_value;
+    size_t head_bytes;
+};
+
+enum cstate {
+    C_IDLE,    /* waiting for a request (keep-alive) */
+    C_READING, /* a request has begun */
+    C_BACKEND, /* connecting / sending / waiting for the answer */
+    C_RELAY,   /* streaming the answer */
+    C_ERROR,   /* writing an lb-made answer, then closing */
+};
+
+struct cconn {
+    struct lb *lb;
+    int fd;
+    ev_io r, w;
+    ev_timer t;
+    enum cstate state;
+    uint64_t aff_key;
+    char peer[48];
+    struct http_parser *hp; /* lazily: with the buffer */
+    char *in;
+    size_t in_cap; /* BUF_SIZE (a pooled buffer) or more (grown for a large request) */
+    size_t in_len, parsed, req_end;
+    struct bconn *b;
+    struct lb_node *conn_node; /* dispatch=connection: the connection's node */
+    uint64_t tried;            /* node ids tried for this request */
+    unsigned attempts;
+    enum pick_reason why;
+    bool close_after;
+    bool responded_bytes; /* some answer bytes reached the client */
+    size_t bytes_out;
+    double t_start, t_connect, t_first;
+    double header_deadline; /* the current request's head must be in by then (0: none) */
+    double cookie_issued;   /* the lb cookie's first issue time (PICK_COOKIE) */
+    char ticket[16];        /* X-Farm-Ticket of the answer, for the access log */
+    bool continue_sent;     /* we said "100 Continue" for this request */
+    char tried_names[128];
+    /* an lb-made answer */
+    const char *err_msg;
+    size_t err_len, err_sent;
+    struct cconn *prev, *next;
+};
+
+static void cconn_close(struct cconn *c);
+static void cconn_next(struct cconn *c);
+static void cconn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void cconn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void cconn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void bconn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void bconn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void dispatch(struct cconn *c);
+static void relay(struct cconn *c);
+
+/* ---- buffers ---------------------------------------------------------------------------- */
+
+static char *buf_get(struct lb *lb)
+{
+    if (lb->free_bufs) {
+        char *b = lb->free_bufs;
+        memcpy(&lb->free_bufs, b, sizeof(void *));
+        lb->n_free_bufs--;
+        return b;
+    }
+    return malloc(BUF_SIZE);
+}
+
+static void buf_put(struct lb *lb, char *b)
+{
+    if (b == NULL)
+        return;
+    if (lb->n_free_bufs >= FREE_BUFS_MAX) {
+        free(b);
+        return;
+    }
+    memcpy(b, &lb->free_bufs, sizeof(void *));
+    lb->free_bufs = b;
+    lb->n_free_bufs++;
+}
+
+double lb_now(const struct lb *lb)
+{
+    return ev_now(lb->loop);
+}
+
+/* ---- lb-made answers -------------------------------------------------------------------- */
+
+#define ANSWER(status, reason, extra, body)                                                        \
+    "HTTP/1.1 " status " " reason "\r\nContent-Type: text/plain\r\nConnection: close\r\n" extra    \
+    "Content-Length: " #body "\r\n\r\n"
+
+static const char ans_400[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                              "Connection: close\r\nContent-Length: 12\r\n\r\nbad request\n";
+static const char ans_408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\n"
+                              "Connection: close\r\nContent-Length: 16\r\n\r\nrequest timeout\n";
+static const char ans_413[] =
+    "HTTP/1.1 413 Content Too Large\r\nContent-Type: text/plain\r\n"
+    "Connection: close\r\nContent-Length: 22\r\n\r\nrequest body too large\n";
+static const char ans_431[] =
+    "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
+    "Connection: close\r\nContent-Length: 32\r\n\r\nrequest header fields too large\n";
+static const char ans_502[] = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
+                              "Connection: close\r\nContent-Length: 12\r\n\r\nbad gateway\n";
+static const char ans_503[] =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 5\r\n"
+    "Connection: close\r\nContent-Length: 27\r\n\r\nno node available to serve\n";
+static const char ans_504[] = "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
+                              "Connection: close\r\nContent-Length: 16\r\n\r\ngateway timeout\n";
+
+static int answer_status(const char *a)
+{
+    return atoi(a + 9);
+}
+
+/* ---- access log ------------------------------------------------------------------------- */
+
+static void access_log(struct cconn *c, int status)
+{
+    struct lb *lb = c->lb;
+    if (lb->access == NULL || c->hp == NULL)
+        return;
+    const struct http_request *r = &c->hp->req;
+    double now = ev_time();
+    char when[TICKS_ISO_MAX];
+    ticks_format_iso(ticks_from_unix((int64_t)now, (int32_t)((now - (int64_t)now) * 1e9)), when);
+    const char *path = c->in + r->url.off;
+    size_t plen = r->url.len;
+    const char *q = memchr(path, '?', plen);
+    if (q)
+        plen = (size_t)(q - path);
+    char sess[17] = "-";
+    size_t clen;
+    const char *cookie = http_header_get(r, c->in, "Cookie", &clen);
+    for (size_t i = 0; cookie && i < lb->cfg.n_session_cookies; i++) {
+        size_t vlen;
+        const char *v = http_cookie(cookie, clen, lb->cfg.session_cookies[i], &vlen);
+        if (v && vlen) {
+            trace_display_id(lb->trace, v, vlen, sess);
+            break;
+        }
+    }
+    const char *ticket = c->ticket[0] ? c->ticket : "-";
+    size_t tlen = strlen(ticket);
+    fprintf(lb->access,
+            "time=%s client=%s method=%s path=%.*s node=%s why=%s tried=%s status=%d "
+            "bytes=%zu connect_ms=%.1f first_byte_ms=%.1f total_ms=%.1f ticket=%.*s "
+            "session=%s\n",
+            when, c->peer, http_method_name(r->method), (int)(plen > 200 ? 200 : plen), path,
+            c->b && c->b->node ? c->b->node->name : "-", pick_reason_name(c->why),
+            c->tried_names[0] ? c->tried_names : "-", status, c->bytes_out,
+            c->t_connect > 0 ? (c->t_connect - c->t_start) * 1000 : 0.0,
+            c->t_first > 0 ? (c->t_first - c->t_start) * 1000 : 0.0,
+            (ev_now(lb->loop) - c->t_start) * 1000, (int)tlen, ticket, sess);
+}
+
+/* ---- backend connections ---------------------------------------------------------------- */
+
+static void bconn_close(struct bconn *b)
+{
+    struct lb *lb = b->lb;
+    ev_io_stop(lb->loop, &b->r);
+    ev_io_stop(lb->loop, &b->w);
+    ev_timer_stop(lb->loop, &b->t);
+    if (b->fd >= 0)
+        close(b->fd);
+    buf_put(lb, b->buf);
+    lb->stats.open_backends--;
+    free(b);
+}
+
+/* Take b off its node's idle list. */
+static void idle_unlink(struct bconn *b)
+{
+    struct bconn **pp = (struct bconn **)&b->node->idle_head;
+    while (*pp && *pp != b)
+        pp = &(*pp)->next_idle;
+    if (*pp) {
+        *pp = b->next_idle;
+        b->node->stats.idle--;
+    }
+    b->next_idle = NULL;
+}
+
+static void bconn_idle_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    /* An idle connection that becomes readable was closed (or misbehaves): drop it. */
+    struct bconn *b = w->data;
+    idle_unlink(b);
+    bconn_close(b);
+}
+
+static void bconn_idle_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct bconn *b = w->data;
+    idle_unlink(b);
+    bconn_close(b);
+}
+
+/* The response is complete: keep the connection for the next request, or close it. */
+static void bconn_release(struct bconn *b)
+{
+    struct lb *lb = b->lb;
+    b->c = NULL;
+    ev_io_stop(lb->loop, &b->r);
+    ev_io_stop(lb->loop, &b->w);
+    ev_timer_stop(lb->loop, &b->t);
+    buf_put(lb, b->buf);
+    b->buf = NULL;
+    if (!b->keep_alive || b->eof || !node_serves_existing(b->node) || lb->draining) {
+        bconn_close(b);
+        return;
+    }
+    b->next_idle = b->node->idle_head;
+    b->node->idle_head = b;
+    b->node->stats.idle++;
+    ev_set_cb(&b->r, bconn_idle_read_cb);
+    ev_io_start(lb->loop, &b->r);
+    ev_set_cb(&b->t, bconn_idle_timer_cb);
+    ev_timer_set(&b->t, lb->cfg.timeout_idle, 0);
+    ev_timer_start(lb->loop, &b->t);
+}
+
+void proxy_drop_idle(struct lb *lb, struct lb_node *n)
+{
+    (void)lb;
+    while (n->idle_head) {
+        struct bconn *b = n->idle_head;
+        idle_unlink(b);
+        bconn_close(b);
+    }
+}
+
+/* Response parser callbacks: capture the head, find the end. */
+static struct bconn *bconn_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+static void span_extend(struct http_span *s, const char *base, const char *at, size_t len)
+{
+    if (s->len == 0)
+        s->off = (uint32_t)(at - base);
+    s->len += (uint32_t)len;
+}
+
+static int rp_on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct bconn *b = bconn_of(p);
+    if (b->in_value) {
+        b->cur_field.off = b->cur_field.len = 0;
+        b->in_value = false;
+    }
+    span_extend(&b->cur_field, b->buf, at, len);
+    return 0;
+}
+
+static bool field_is(const struct bconn *b, const char *name)
+{
+    size_t n = strlen(name);
+    return b->cur_field.len == n && strncasecmp(b->buf + b->cur_field.off, name, n) == 0;
+}
+
+static int rp_on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct bconn *b = bconn_of(p);
+    if (!b->in_value) {
+        b->in_value = true;
+        b->cur_value = NULL;
+        if (field_is(b, "Set-Cookie")) {
+            if (b->n_set_cookie < RH_SET_COOKIE_MAX) {
+                b->cur_value = &b->set_cookie[b->n_set_cookie++];
+                b->cur_value->off = b->cur_value->len = 0;
+            }
+        } else if (field_is(b, "Location")) {
+            b->cur_value = &b->location;
+        } else if (field_is(b, "X-Farm-Ticket")) {
+            b->cur_value = &b->farm_ticket;
+        } else if (field_is(b, "X-Farm-Session")) {
+            b->cur_value = &b->farm_session;
+        } else if (field_is(b, "X-Farm-Key")) {
+            b->cur_value = &b->farm_key;
+        } else if (field_is(b, "X-Farm-User")) {
+            b->cur_value = &b->farm_user;
+        }
+    }
+    if (b->cur_value)
+        span_extend(b->cur_value, b->buf, at, len);
+    return 0;
+}
+
+static int rp_on_headers_complete(llhttp_t *p)
+{
+    struct bconn *b = bconn_of(p);
+    b->status = llhttp_get_status_code(p);
+    b->head_done = true;
+    /* A HEAD answer has no body, whatever its Content-Length says. */
+    if (b->c && b->c->hp && b->c->hp->req.method == HTTP_HEAD)
+        return 1;
+    return 0;
+}
+
+static int rp_on_message_complete(llhttp_t *p)
+{
+    struct bconn *b = bconn_of(p);
+    if (b->status >= 100 && b->status < 200 && b->status != 101) {
+        /* An interim answer (100 Continue): lb already answered the client's expectation
+         * itself, so the reader drops these bytes; the real answer follows. */
+        b->head_done = false;
+        b->n_set_cookie = 0;
+        b->interim = true;
+        return HPE_PAUSED;
+    }
+    b->resp_done = true;
+    b->keep_alive = llhttp_should_keep_alive(p);
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t rp_settings = {
+    .on_header_field = rp_on_header_field,
+    .on_header_value = rp_on_header_value,
+    .on_headers_complete = rp_on_headers_complete,
+    .on_message_complete = rp_on_message_complete,
+};
+
+static void bconn_reset_response(struct bconn *b)
+{
+    llhttp_init(&b->rp, HTTP_RESPONSE, &rp_settings);
+    b->rp.data = b;
+    b->len = b->off = 0;
+    b->head_done = b->resp_done = b->interim = false;
+    b->keep_alive = false;
+    b->status = 0;
+    b->n_set_cookie = 0;
+    memset(&b->location, 0, sizeof b->location);
+    memset(&b->farm_ticket, 0, sizeof b->farm_ticket);
+    memset(&b->farm_session, 0, sizeof b->farm_session);
+    memset(&b->farm_key, 0, sizeof b->farm_key);
+    memset(&b->farm_user, 0, sizeof b->farm_user);
+    memset(&b->cur_field, 0, sizeof b->cur_field);
+    b->in_value = false;
+    b->cur_value = NULL;
+    b->head_bytes = 0;
+}
+
+static struct bconn *bconn_new(struct lb *lb, struct lb_node *n)
+{
+    struct bconn *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return NULL;
+    b->lb = lb;
+    b->node = n;
+    b->fd = socket(n->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (b->fd < 0) {
+        free(b);
+        return NULL;
+    }
+    int one = 1;
+    setsockopt(b->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ev_io_init(&b->r, bconn_read_cb, b->fd, EV_READ);
+    ev_io_init(&b->w, bconn_write_cb, b->fd, EV_WRITE);
+    ev_init(&b->t, bconn_timer_cb);
+    b->r.data = b->w.data = b->t.data = b;
+    lb->stats.open_backends++;
+    n->stats.connections++;
+    int rc = connect(b->fd, (struct sockaddr *)&n->addr, n->addr_len);
+    if (rc == 0)
+        b->connected = true;
+    else if (errno != EINPROGRESS) {
+        lb->stats.open_backends--;
+        close(b->fd);
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* ---- client connections ----------------------------------------------------------------- */
+
+static void cconn_release_buffers(struct cconn *c)
+{
+    if (c->hp) {
+        http_parser_cleanup(c->hp);
+        free(c->hp);
+        c->hp = NULL;
+    }
+    if (c->in_cap == BUF_SIZE)
+        buf_put(c->lb, c->in);
+    else
+        free(c->in);
+    c->in = NULL;
+    c->in_cap = 0;
+    c->in_len = c->parsed = c->req_end = 0;
+}
+
+static void cconn_detach_backend(struct cconn *c, bool close_it)
+{
+    struct bconn *b = c->b;
+    if (b == NULL)
+        return;
+    c->b = NULL;
+    b->c = NULL;
+    if (b->node->stats.active)
+        b->node->stats.active--;
+    if (close_it)
+        bconn_close(b);
+    else
+        bconn_release(b);
+}
+
+static void cconn_close(struct cconn *c)
+{
+    struct lb *lb = c->lb;
+    ev_io_stop(lb->loop, &c->r);
+    ev_io_stop(lb->loop, &c->w);
+    ev_timer_stop(lb->loop, &c->t);
+    cconn_detach_backend(c, true);
+    if (c->fd >= 0)
+        close(c->fd);
+    cconn_release_buffers(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        lb->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    lb->stats.open_clients--;
+    free(c);
+    if (lb->draining && lb->clients == NULL)
+        ev_break(lb->loop, EVBREAK_ALL);
+}
+
+static void cconn_timer(struct cconn *c, double after)
+{
+    ev_timer_stop(c->lb->loop, &c->t);
+    if (after > 0) {
+        ev_timer_set(&c->t, after, 0);
+        ev_timer_start(c->lb->loop, &c->t);
+    }
+}
+
+/* Answer with a canned response and close. */
+static void cconn_fail(struct cconn *c, const char *answer, size_t len)
+{
+    struct lb *lb = c->lb;
+    int status = answer_status(answer);
+    if (status == 503)
+        lb->stats.no_node_503++;
+    else if (status == 504)
+        lb->stats.timeouts_504++;
+    else if (status == 502)
+        lb->stats.bad_gateway_502++;
+    else
+        lb->stats.client_errors++;
+    lb->stats.responses[status / 100]++;
+    access_log(c, status);
+    cconn_detach_backend(c, true);
+    if (c->responded_bytes) {
+        cconn_close(c); /* part of an answer went out: all we can do is close */
+        return;
+    }
+    c->state = C_ERROR;
+    c->err_msg = answer;
+    c->err_len = len;
+    c->err_sent = 0;
+    ev_io_stop(lb->loop, &c->r);
+    cconn_timer(c, lb->cfg.timeout_server);
+    ev_io_start(lb->loop, &c->w);
+}
+
+/* Enter C_IDLE or C_READING: read watcher on, the right timeout armed. */
+static void cconn_wait_request(struct cconn *c)
+{
+    struct lb *lb = c->lb;
+    bool begun = c->in_len > c->req_end || (c->hp && http_parser_mid_message(c->hp));
+    c->state = begun ? C_READING : C_IDLE;
+    ev_io_stop(lb->loop, &c->w);
+    ev_io_start(lb->loop, &c->r);
+    if (!begun) {
+        c->header_deadline = 0;
+        cconn_timer(c, lb->cfg.timeout_idle);
+    } else if (c->hp && !c->hp->in_headers && http_parser_mid_message(c->hp)) {
+        cconn_timer(c, lb->cfg.timeout_idle); /* a body on its way: must not stall */
+    } else {
+        /* From the request's first byte: trickling bytes (slowloris) does not extend it. */
+        double now = ev_now(lb->loop);
+        if (c->header_deadline == 0)
+            c->header_deadline = now + lb->cfg.timeout_header;
+        cconn_timer(c, c->header_deadline - now > 0.001 ? c->header_deadline - now : 0.001);
+    }
+}
+
+static bool method_idempotent(int m)
+{
+    return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_PUT || m == HTTP_DELETE ||
+           m == HTTP_OPTIONS || m == HTTP_TRACE;
+}
+
+/* Parse the buffered bytes; dispatch a complete request. */
+static void cconn_process(struct cconn *c)
+{
+    struct lb *lb = c->lb;
+    size_t used = 0;
+    enum http_feed f = http_parser_feed(c->hp, c->in, c->parsed, c->in_len, &used);
+    c->parsed += used;
+    switch (f) {
+    case HTTP_FEED_MORE:
+        if (c->hp->req.has_expect_continue && c->hp->started && !c->hp->in_headers &&
+            !c->continue_sent) {
+            /* lb reads whole requests: it gives the permission to send the body itself. */
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            c->continue_sent = true;
+            if (send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL) < 0) {
+                cconn_close(c);
+                return;
+            }
+        }
+        if (c->in_len == c->in_cap) {
+            /* A large request: grow past the pooled buffer, up to the limits. */
+            size_t limit = lb->cfg.max_header_bytes + lb->cfg.max_body_bytes + 4096;
+            size_t cap = c->in_cap * 2 < limit ? c->in_cap * 2 : limit;
+            char *p = cap > c->in_cap ? malloc(cap) : NULL;
+            if (p == NULL) {
+                cconn_fail(c, c->hp->in_headers ? ans_431 : ans_413,
+                           c->hp->in_headers ? sizeof ans_431 - 1 : sizeof ans_413 - 1);
+                return;
+            }
+            memcpy(p, c->in, c->in_len);
+            if (c->in_cap == BUF_SIZE)
+                buf_put(lb, c->in);
+            else
+                free(c->in);
+            c->in = p;
+            c->in_cap = cap;
+        }
+        cconn_wait_request(c);
+        return;
+    case HTTP_FEED_ERROR:
+        if (c->hp->error_status == 431)
+            cconn_fail(c, ans_431, sizeof ans_431 - 1);
+        else if (c->hp->error_status == 413)
+            cconn_fail(c, ans_413, sizeof ans_413 - 1);
+        else
+            cconn_fail(c, ans_400, sizeof ans_400 - 1);
+        return;
+    case HTTP_FEED_REQUEST:
+        break;
+    }
+    c->req_end = c->parsed;
+    c->header_deadline = 0;
+    c->continue_sent = false;
+    c->close_after = !c->hp->req.keep_alive || lb->draining;
+    c->tried = 0;
+    c->attempts = 0;
+    c->ticket[0] = '\0';
+    c->tried_names[0] = '\0';
+    c->responded_bytes = false;
+    c->bytes_out = 0;
+    c->t_start = ev_now(lb->loop);
+    c->t_connect = c->t_first = 0;
+    lb->stats.requests++;
+    ev_io_stop(lb->loop, &c->r); /* the next request waits until this one is answered */
+    dispatch(c);
+}
+
+/* Choose a node for this attempt. */
+static struct lb_node *choose(struct cconn *c)
+{
+    struct lb *lb = c->lb;
+    double now = ev_now(lb->loop);
+    struct lb_node *n = NULL;
+    if (c->attempts > 0) {
+        c->why = PICK_REDISPATCH;
+        return balance_rr(&lb->pool, c->tried);
+    }
+    if (lb->cfg.affinity == AFFINITY_COOKIE && lb->cfg.affinity_cookie) {
+        size_t clen, vlen;
+        const char *cookie = http_header_get(&c->hp->req, c->in, "Cookie", &clen);
+        const char *v = cookie ? http_cookie(cookie, clen, lb->cfg.affinity_cookie, &vlen) : NULL;
+        double issued;
+        if (v && (n = balance_cookie_node(&lb->pool, v, vlen, now, lb->cfg.cookie_idle,
+                                          lb->cfg.cookie_max, &issued)) != NULL) {
+            c->why = PICK_COOKIE;
+            c->cookie_issued = issued;
+            return n;
+        }
+    }
+    if (lb->cfg.dispatch == DISPATCH_CONNECTION && c->conn_node &&
+        node_serves_existing(c->conn_node)) {
+        c->why = PICK_CONNECTION;
+        return c->conn_node;
+    }
+    /* Affinity none: round robin — per request, or per connection (each new connection
+     * takes the next node, in order). single/network: NLB's hash of the client. */
+    if (lb->cfg.affinity == AFFINITY_SINGLE || lb->cfg.affinity == AFFINITY_NETWORK) {
+        n = balance_affinity(&lb->pool, lb->sticky, c->aff_key, c->tried, now, &c->why);
+    } else {
+        n = balance_rr(&lb->pool, c->tried);
+        c->why = n ? PICK_RR : PICK_NONE;
+    }
+    if (lb->cfg.dispatch == DISPATCH_CONNECTION && n)
+        c->conn_node = n;
+    return n;
+}
+
+static void note_tried(struct cconn *c, const struct lb_node *n)
+{
+    size_t len = strlen(c->tried_names);
+    snprintf(c->tried_names + len, sizeof c->tried_names - len, "%s%s", len ? "," : "", n->name);
+    c->tried |= 1ull << n->id;
+}
+
+/* Passive detection: count a failure against a node; mark it down past the limit. */
+static void passive_failure(struct lb *lb, struct lb_node *n, const char *why)
+{
+    n->check_ok = 0;
+    if (!lb->cfg.passive || n->state != NODE_UP)
+        return;
+    if (++n->check_fail >= lb->cfg.passive_fail)
+        lb_node_set_state(lb, n, NODE_DOWN, why);
+}
+
+static void send_request(struct cconn *c);
+
+static void dispatch(struct cconn *c)
+{
+    struct lb *lb = c->lb;
+    if (c->attempts > lb->cfg.retries) {
+        cconn_fail(c, ans_502, sizeof ans_502 - 1);
+        return;
+    }
+    struct lb_node *n = choose(c);
+    if (n == NULL) {
+        cconn_fail(c, c->attempts ? ans_502 : ans_503,
+                   c->attempts ? sizeof ans_502 - 1 : sizeof ans_503 - 1);
+        return;
+    }
+    c->attempts++;
+    note_tried(c, n);
+    n->stats.requests++;
+    n->stats.active++;
+    c->state = C_BACKEND;
+    struct bconn *b = n->idle_head;
+    if (b) {
+        idle_unlink(b);
+        ev_io_stop(lb->loop, &b->r);
+        ev_timer_stop(lb->loop, &b->t);
+        ev_set_cb(&b->r, bconn_read_cb);
+        ev_set_cb(&b->t, bconn_timer_cb);
+        b->reused = true;
+    } else {
+        b = bconn_new(lb, n);
+        if (b == NULL) {
+            n->stats.active--;
+            n->stats.connect_failures++;
+            passive_failure(lb, n, "connect failed");
+            dispatch(c);
+            return;
+        }
+        b->reused = false;
+    }
+    b->c = c;
+    c->b = b;
+    b->buf = buf_get(lb);
+    if (b->buf == NULL) {
+        cconn_fail(c, ans_502, sizeof ans_502 - 1);
+        return;
+    }
+    bconn_reset_response(b);
+    b->eof = false;
+    b->off = 0; /* request bytes sent so far are counted in b->off while sending */
+    send_request(c);
+}
+
+/* Write the request (in[0..req_end)) to the backend; then wait for the answer. */
+static void send_request(struct cconn *c)
+{
+    struct lb *lb = c->lb;
+    struct bconn *b = c->b;
+    ev_io_start(lb->loop, &b->w);
+    ev_timer_set(&b->t, b->connected ? lb->cfg.timeout_server : lb->cfg.timeout_connect, 0);
+    ev_timer_start(lb->loop, &b->t);
+    if (b->connected)
+        bconn_write_cb(lb->loop, &b->w, EV_WRITE);
+}
+
+/* A failure on the backend before any answer byte reached the client. */
+static void backend_failed(struct cconn *c, bool connect_failed, bool timeout)
+{
+    struct lb *lb = c->lb;
+    struct bconn *b = c->b;
+    struct lb_node *n = b->node;
+    bool reused = b->reused;
+    bool sent = !connect_failed;
+    if (connect_failed) {
+        n->stats.connect_failures++;
+        passive_failure(lb, n, timeout ? "connect timeout" : "connect refused");
+    }
+    cconn_detach_backend(c, true);
+    if (c->responded_bytes) {
+        cconn_close(c);
+        return;
+    }
+    /* Retry: a failed connect always; a sent request only when it is idempotent. A reused
+     * keep-alive connection that died under us gets one fresh try on the same node. */
+    bool can_retry = !sent || method_idempotent(c->hp->req.method);
+    if (timeout && sent) {
+        cconn_fail(c, ans_504, sizeof ans_504 - 1);
+        return;
+    }
+    if (!can_retry) {
+        cconn_fail(c, ans_502, sizeof ans_502 - 1);
+        return;
+    }
+    n->stats.retries_away++;
+    lb->stats.retries++;
+    if (reused && sent)
+        c->tried &= ~(1ull << n->id); /* the node may be fine: the connection was stale */
+    dispatch(c);
+}
+
+static void bconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct bconn *b = w->data;
+    struct cconn *c = b->c;
+    if (c == NULL) {
+        ev_io_stop(loop, w);
+        return;
+    }
+    if (!b->connected) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(b->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0) {
+            backend_failed(c, true, false);
+            return;
+        }
+        b->connected = true;
+        c->t_connect = ev_now(loop);
+        ev_timer_stop(loop, &b->t);
+        ev_timer_set(&b->t, c->lb->cfg.timeout_server, 0);
+        ev_timer_start(loop, &b->t);
+        b->node->check_fail = 0;
+    } else if (c->t_connect == 0) {
+        c->t_connect = ev_now(loop);
+    }
+    while (b->off < c->req_end) {
+        ssize_t n = send(b->fd, c->in + b->off, c->req_end - b->off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            backend_failed(c, false, false);
+            return;
+        }
+        b->off += (size_t)n;
+        b->node->stats.bytes_to += (size_t)n;
+    }
+    b->off = 0;
+    ev_io_stop(loop, &b->w);
+    ev_io_start(loop, &b->r);
+}
+
+static bool contains(const char *s, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(s + i, needle, k) == 0)
+            return true;
+    return false;
+}
+
+/* Tell the trace what this answer says about the request's sessions. */
+static void observe(struct cconn *c)
+{
+    struct lb *lb = c->lb;
+    struct bconn *b = c->b;
+    struct trace_obs o;
+    memset(&o, 0, sizeof o);
+    char loc[512], ticket[32], session[32], key[64], user[64];
+#define COPY(dst, span)                                                                            \
+    ((span).len ? (snprintf(dst, sizeof dst, "%.*s", (int)(span).len, b->buf + (span).off), dst)   \
+                : NULL)
+    o.now = ev_time();
+    o.node = b->node->name;
+    o.status = b->status;
+    o.location = COPY(loc, b->location);
+    o.farm_ticket = COPY(ticket, b->farm_ticket);
+    o.farm_session = COPY(session, b->farm_session);
+    o.node_key = COPY(key, b->farm_key);
+    o.farm_user = COPY(user, b->farm_user);
+#undef COPY
+    if (o.node_key)
+        snprintf(b->node->key_fp, sizeof b->node->key_fp, "%s", o.node_key);
+    snprintf(c->ticket, sizeof c->ticket, "%s", o.farm_ticket ? o.farm_ticket : "");
+    size_t clen;
+    const char *cookie = http_header_get(&c->hp->req, c->in, "Cookie", &clen);
+    for (size_t i = 0; i < lb->cfg.n_session_cookies; i++) {
+        const char *name = lb->cfg.session_cookies[i];
+        size_t nlen = strlen(name);
+        if (cookie)
+            o.req_value[i] = http_cookie(cookie, clen, name, &o.req_len[i]);
+        for (size_t k = 0; k < b->n_set_cookie; k++) {
+            const char *v = b->buf + b->set_cookie[k].off;
+            size_t vlen = b->set_cookie[k].len;
+            if (vlen > nlen && memcmp(v, name, nlen) == 0 && v[nlen] == '=') {
+                const char *val = v + nlen + 1;
+                const char *semi = memchr(val, ';', vlen - nlen - 1);
+                o.set_present[i] = true;
+                o.set_value[i] = val;
+                o.set_len[i] = semi ? (size_t)(semi - val) : vlen - nlen - 1;
+                /* An expiry in the past clears the cookie whatever its value. */
+                if (semi && (contains(semi, vlen - (size_t)(semi - v), "1999") ||
+                             contains(semi, vlen - (size_t)(semi - v), "1970")))
+                    o.set_len[i] = 0;
+            }
+        }
+    }
+    trace_observe(lb->trace, &o);
+}
+
+/* Headers lb adds to an answer: X-Served-By, its affinity cookie, Connection: close while
+ * draining. They go just before the head's final CRLF, when the buffer has room. */
+static void inject_headers(struct cconn *c)
+{
+    struct lb *lb = c->lb;
+    struct bconn *b = c->b;
+    char extra[512];
+    size_t n = 0;
+    if (lb->cfg.served_by)
+        n += (size_t)snprintf(extra + n, sizeof extra - n, "X-Served-By: %s\r\n", b->node->name);
+    if (lb->cfg.affinity == AFFINITY_COOKIE && lb->cfg.affinity_cookie) {
+        char value[BALANCE_COOKIE_MAX + 1];
+        double now = ev_now(lb->loop);
+        double issued = c->why == PICK_COOKIE ? c->cookie_issued : now;
+        if (balance_cookie_value(b->node, issued, now, value, sizeof value) > 0)
+            n += (size_t)snprintf(extra + n, sizeof extra - n,
+                                  "Set-Cookie: %s=%s; path=/; HttpOnly\r\n",
+                                  lb->cfg.affinity_cookie, value);
+    }
+    if (lb->draining && !c->close_after) {
+        n += (size_t)snprintf(extra + n, sizeof extra - n, "Connection: close\r\n");
+        c->close_after = true;
+    }
+    if (n == 0 || n >= sizeof extra)
+        return;
+    size_t end = 0;
+    for (size_t i = 0; i + 3 < b->len; i++)
+        if (memcmp(b->buf + i, "\r\n\r\n", 4) == 0) {
+            end = i + 2;
+            break;
+        }
+    if (end == 0 || b->len + n > BUF_SIZE)
+        return;
+    memmove(b->buf + end + n, b->buf + end, b->len - end);
+    memcpy(b->buf + end, extra, n);
+    b->len += n;
+}
+
+/* Read from the backend, parse, and pass bytes on to the client. */
+static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct bconn *b = w->data;
+    struct cconn *c = b->c;
+    if (c == NULL) {
+        ev_io_stop(loop, w);
+        return;
+    }
+    if (b->len == BUF_SIZE) {
+        /* The head does not fit in a buffer. */
+        backend_failed(c, false, false);
+        return;
+    }
+    ssize_t n = recv(b->fd, b->buf + b->len, BUF_SIZE - b->len, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        n = 0;
+    }
+    if (n == 0) {
+        b->eof = true;
+        if (!c->responded_bytes && !b->head_done) {
+            /* Nothing of the answer reached the client: as good as no answer. */
+            backend_failed(c, false, false);
+            return;
+        }
+        /* A close-delimited body ends here. */
+        llhttp_finish(&b->rp);
+        if (!b->resp_done) {
+            if (b->head_done && llhttp_message_needs_eof(&b->rp)) {
+                b->resp_done = true;
+            } else {
+                cconn_close(c); /* the node died mid-answer */
+                return;
+            }
+        }
+        ev_io_stop(loop, w);
+        relay(c);
+        return;
+    }
+    if (c->t_first == 0)
+        c->t_first = ev_now(loop);
+    b->node->stats.bytes_from += (size_t)n;
+    size_t start = b->len;
+    b->len += (size_t)n;
+    bool had_head = b->head_done;
+    llhttp_errno_t e = llhttp_execute(&b->rp, b->buf + start, (size_t)n);
+    while (e == HPE_PAUSED && b->interim) {
+        /* Drop the interim answer (it starts the buffer: nothing was relayed yet). */
+        const char *end = llhttp_get_error_pos(&b->rp);
+        size_t drop = (size_t)(end - b->buf);
+        memmove(b->buf, end, b->len - drop);
+        b->len -= drop;
+        b->interim = false;
+        b->n_set_cookie = 0;
+        memset(&b->location, 0, sizeof b->location);
+        memset(&b->farm_ticket, 0, sizeof b->farm_ticket);
+        memset(&b->farm_session, 0, sizeof b->farm_session);
+        memset(&b->farm_key, 0, sizeof b->farm_key);
+        memset(&b->farm_user, 0, sizeof b->farm_user);
+        memset(&b->cur_field, 0, sizeof b->cur_field);
+        b->in_value = false;
+        llhttp_resume(&b->rp);
+        e = b->len ? llhttp_execute(&b->rp, b->buf, b->len) : HPE_OK;
+    }
+    if (e != HPE_OK && e != HPE_PAUSED) {
+        if (!c->responded_bytes) {
+            backend_failed(c, false, false);
+            return;
+        }
+        cconn_close(c);
+        return;
+    }
+    if (e == HPE_PAUSED) {
+        /* Bytes after the answer's end are not ours: a misbehaving node. */
+        const char *end = llhttp_get_error_pos(&b->rp);
+        if (end && end < b->buf + b->len) {
+            b->len = (size_t)(end - b->buf);
+            b->keep_alive = false;
+        }
+    }
+    if (!b->head_done)
+        return; /* keep accumulating the head */
+    if (!had_head) {
+        ev_timer_stop(loop, &b->t);
+        observe(c);
+        int cls = b->status / 100;
+        b->node->stats.responses[cls >= 1 && cls <= 5 ? cls : 0]++;
+        c->lb->stats.responses[cls >= 1 && cls <= 5 ? cls : 0]++;
+        if (b->status >= 500)
+            passive_failure(c->lb, b->node, "5xx answers");
+        else
+            b->node->check_fail = 0;
+        inject_headers(c);
+    }
+    ev_io_stop(loop, w);
+    relay(c);
+}
+
+/* Write what the backend gave us to the client. */
+static void relay(struct cconn *c)
+{
+    struct lb *lb = c->lb;
+    struct bconn *b = c->b;
+    c->state = C_RELAY;
+    while (b->off < b->len) {
+        ssize_t n = send(c->fd, b->buf + b->off, b->len - b->off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                ev_io_start(lb->loop, &c->w);
+                return;
+            }
+            cconn_close(c);
+            return;
+        }
+        b->off += (size_t)n;
+        c->bytes_out += (size_t)n;
+        c->responded_bytes = true;
+    }
+    ev_io_stop(lb->loop, &c->w);
+    b->off = b->len = 0;
+    if (!b->resp_done) {
+        if (b->eof) {
+            cconn_close(c);
+            return;
+        }
+        ev_io_start(lb->loop, &b->r); /* more answer to come */
+        ev_timer_set(&b->t, lb->cfg.timeout_server, 0);
+        ev_timer_start(lb->loop, &b->t);
+        return;
+    }
+    /* The answer is complete. */
+    access_log(c, b->status);
+    bool node_closes = !b->keep_alive;
+    cconn_detach_backend(c, false);
+    if (c->close_after || node_closes) {
+        cconn_close(c);
+        return;
+    }
+    cconn_next(c);
+}
+
+/* Ready for the next request on this connection. */
+static void cconn_next(struct cconn *c)
+{
+    memmove(c->in, c->in + c->req_end, c->in_len - c->req_end);
+    c->in_len -= c->req_end;
+    c->parsed -= c->req_end;
+    c->req_end = 0;
+    http_parser_next(c->hp);
+    if (c->in_len == 0) {
+        cconn_release_buffers(c); /* idle keep-alive: hold no buffer */
+        cconn_wait_request(c);
+        return;
+    }
+    cconn_process(c);
+}
+
+static void cconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct cconn *c = w->data;
+    if (c->state == C_ERROR) {
+        while (c->err_sent < c->err_len) {
+            ssize_t n =
+                send(c->fd, c->err_msg + c->err_sent, c->err_len - c->err_sent, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    return;
+                break;
+            }
+            c->err_sent += (size_t)n;
+        }
+        cconn_close(c);
+        return;
+    }
+    if (c->state == C_RELAY && c->b)
+        relay(c);
+}
+
+static void cconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct cconn *c = w->data;
+    struct lb *lb = c->lb;
+    if (c->in == NULL) {
+        c->in = buf_get(lb);
+        c->in_cap = BUF_SIZE;
+        c->hp = malloc(sizeof *c->hp);
+        if (c->in == NULL || c->hp == NULL) {
+            free(c->hp);
+            c->hp = NULL;
+            cconn_close(c);
+            return;
+        }
+        struct http_limits lim = {.max_header_bytes = lb->cfg.max_header_bytes,
+                                  .max_body_bytes = lb->cfg.max_body_bytes};
+        http_parser_init(c->hp, &lim);
+    }
+    ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        cconn_close(c);
+        return;
+    }
+    if (n == 0) {
+        cconn_close(c);
+        return;
+    }
+    c->in_len += (size_t)n;
+    cconn_process(c);
+}
+
+static void cconn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct cconn *c = w->data;
+    switch (c->state) {
+    case C_IDLE:
+        cconn_close(c);
+        return;
+    case C_READING:
+        cconn_fail(c, ans_408, sizeof ans_408 - 1);
+        return;
+    default:
+        cconn_close(c);
+        return;
+    }
+}
+
+static void bconn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct bconn *b = w->data;
+    struct cconn *c = b->c;
+    if (c == NULL) {
+        bconn_close(b);
+        return;
+    }
+    if (!b->connected) {
+        backend_failed(c, true, true);
+        return;
+    }
+    if (!b->head_done && !c->responded_bytes) {
+        backend_failed(c, false, true);
+        return;
+    }
+    cconn_close(c);
+}
+
+void proxy_cut_node(struct lb *lb, struct lb_node *n)
+{
+    proxy_drop_idle(lb, n);
+    struct cconn *c = lb->clients;
+    while (c) {
+        struct cconn *next = c->next;
+        if (c->b && c->b->node == n)
+            cconn_close(c);
+        else if (c->conn_node == n)
+            c->conn_node = NULL;
+        c = next;
+    }
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct lb *lb = w->data;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        int fd =
+            accept4(lb->listen_fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                /* Out of descriptors: pause accepting for a moment rather than spin. */
+                ev_io_stop(loop, w);
+                ev_timer_set(&lb->accept_resume, 0.1, 0);
+                ev_timer_start(loop, &lb->accept_resume);
+            }
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct cconn *c = calloc(1, sizeof *c);
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        c->lb = lb;
+        c->fd = fd;
+        c->aff_key = balance_affinity_key(lb->cfg.affinity, &peer);
+        char host[INET6_ADDRSTRLEN] = "?";
+        if (peer.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, host, sizeof host);
+        else
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, host, sizeof host);
+        snprintf(c->peer, sizeof c->peer, "%s", host);
+        ev_io_init(&c->r, cconn_read_cb, fd, EV_READ);
+        ev_io_init(&c->w, cconn_write_cb, fd, EV_WRITE);
+        ev_init(&c->t, cconn_timer_cb);
+        c->r.data = c->w.data = c->t.data = c;
+        c->next = lb->clients;
+        if (lb->clients)
+            lb->clients->prev = c;
+        lb->clients = c;
+        lb->stats.connections++;
+        lb->stats.open_clients++;
+        cconn_wait_request(c);
+    }
+}
+
+static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct lb *lb = w->data;
+    if (!lb->draining && lb->listen_fd >= 0)
+        ev_io_start(loop, &lb->accept_w);
+}
+
+int lb_listen(struct lb *lb, struct errbuf *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (httpd_parse_addr(lb->cfg.listen, &ss, &len) != 0) {
+        errbuf_set(err, "--listen: not an address: '%s'", lb->cfg.listen);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4096) != 0) {
+        errbuf_set(err, "cannot listen on %s: %s", lb->cfg.listen, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    char host[INET6_ADDRSTRLEN];
+    if (bound.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&bound)->sin_addr, host, sizeof host);
+        snprintf(lb->listen_addr, sizeof lb->listen_addr, "%s:%u", host,
+                 ntohs(((struct sockaddr_in *)&bound)->sin_port));
+    } else {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&bound)->sin6_addr, host, sizeof host);
+        snprintf(lb->listen_addr, sizeof lb->listen_addr, "[%s]:%u", host,
+                 ntohs(((struct sockaddr_in6 *)&bound)->sin6_port));
+    }
+    lb->listen_fd = fd;
+    ev_io_init(&lb->accept_w, accept_cb, fd, EV_READ);
+    lb->accept_w.data = lb;
+    ev_init(&lb->accept_resume, accept_resume_cb);
+    lb->accept_resume.data = lb;
+    ev_io_start(lb->loop, &lb->accept_w);
+    return 0;
+}
+
+void proxy_drain(struct lb *lb)
+{
+    lb->draining = true;
+    ev_io_stop(lb->loop, &lb->accept_w);
+    if (lb->listen_fd >= 0) {
+        close(lb->listen_fd);
+        lb->listen_fd = -1;
+    }
+    struct cconn *c = lb->clients;
+    while (c) {
+        struct cconn *next = c->next;
+        if (c->state == C_IDLE)
+            cconn_close(c);
+        c = next;
+    }
+    if (lb->clients == NULL)
+        ev_break(lb->loop, EVBREAK_ALL);
+}
