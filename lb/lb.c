@@ -16,7 +16,8 @@ int lb_init(struct lb *lb, struct ev_loop *loop, const struct lb_config *cfg, st
     lb->sticky = sticky_new(65536, 3600);
     lb->trace = trace_new(cfg->session_cookies, cfg->n_session_cookies, cfg->max_sessions, 4096);
     if (lb->sticky == NULL || lb->trace == NULL) {
-        errbuf_set(err, "out of memory");
+        errbuf_set(err, "cannot set up the session trace (--max-sessions from 1 to 16777216)"
+                        " or the sticky table: out of memory?");
         lb_cleanup(lb);
         return -1;
     }

@@ -41,7 +41,7 @@ const char options_usage[] =
     "  --drain-timeout DUR        stop a draining node after DUR (default: never)\n"
     "  --session-cookie NAME      a session cookie to trace (repeat; default .ASPXAUTH and\n"
     "                             ASP.NET_SessionId)\n"
-    "  --max-sessions N           sessions tracked (LRU; default 100000)\n"
+    "  --max-sessions N           sessions tracked (LRU; default 20000, ~1.2 KB each)\n"
     "  --access-log FILE|-        one line per request\n"
     "  --served-by                add X-Served-By: NODE to answers\n"
     "  --max-header-bytes N       431 past this (default 16384)\n"
@@ -76,7 +76,7 @@ void options_defaults(struct lb_options *o)
     c->passive_fail = 3;
     c->max_header_bytes = 16384;
     c->max_body_bytes = 1048576;
-    c->max_sessions = 100000;
+    c->max_sessions = 20000; /* about 1.2 KB each when full */
     c->max_conns = 100000;
 }
 

@@ -879,8 +879,10 @@ static void observe(struct cconn *c)
                 o.set_value[i] = val;
                 o.set_len[i] = semi ? (size_t)(semi - val) : vlen - nlen - 1;
                 /* An expiry in the past clears the cookie whatever its value. */
-                if (semi && (contains(semi, vlen - (size_t)(semi - v), "1999") ||
-                             contains(semi, vlen - (size_t)(semi - v), "1970")))
+                size_t alen = semi ? vlen - (size_t)(semi - v) : 0;
+                if (semi &&
+                    (contains(semi, alen, "1999") || contains(semi, alen, "1970") ||
+                     contains(semi, alen, "Max-Age=0") || contains(semi, alen, "max-age=0")))
                     o.set_len[i] = 0;
             }
         }
