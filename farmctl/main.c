@@ -14,6 +14,13 @@ static const char usage[] =
     "commands:\n"
     "  key generate|lint|fingerprint|compare   <machineKey> settings\n"
     "  ticket issue|decode|which               forms-authentication cookies\n"
+    "  up FILE | down | status                 start, stop and look at a farm (farms/*.ini)\n"
+    "  drain|stop|start|kill|restart NODE      node control\n"
+    "  rekey NODE FILE | fault NODE SPEC       new keys, injected faults\n"
+    "  add NODE --machine-key FILE | remove NODE   change the farm's members\n"
+    "  keys                                    the running farm's key compatibility matrix\n"
+    "  client USER ACTION                      one request as a simulated user\n"
+    "  load --users N ...                      a population of users; session continuity\n"
     "\n"
     "Run 'farmctl COMMAND --help' for more. Exit status: 0 ok, 1 findings, 2 usage or\n"
     "input error, 3 cookie rejected.\n";
@@ -36,5 +43,11 @@ int main(int argc, char **argv)
         return cmd_key(argc - 1, argv + 1);
     if (strcmp(argv[1], "ticket") == 0)
         return cmd_ticket(argc - 1, argv + 1);
+    if (strcmp(argv[1], "client") == 0)
+        return cmd_client(argc - 1, argv + 1);
+    if (strcmp(argv[1], "load") == 0)
+        return cmd_load(argc - 1, argv + 1);
+    if (cmd_farm_has(argv[1]))
+        return cmd_farm(argc - 1, argv + 1);
     return cli_error("unknown command '%s' (try 'farmctl --help')", argv[1]);
 }

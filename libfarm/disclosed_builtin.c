@@ -76,6 +76,13 @@ const struct disclosed_entry disclosed_builtin[] = {
      "farmlab's docs (docs/machinekey.md example validationKey)"},
     {"468f1eebf694632f0d6f20ff16243bc797ef16d15c92a6d4776e2d657e9b29c2",
      "farmlab's docs (docs/machinekey.md example decryptionKey)"},
+    {"8a93d4e22fa78d9f88e6c5e0e4b53ecce057a594aaef43d316fcd96c13fb23f1",
+     "farmlab's example farms (farms/keys/farm.config and other-decryption.config "
+     "validationKey)"},
+    {"ecc58cadba427a50fd225c28b1cb02af498f81c19d005bcc92769406a12dee4b",
+     "farmlab's example farms (farms/keys/farm.config decryptionKey)"},
+    {"890eb3195b239b26a62c8e4b92e3c48a8e4cefcfac2e7fa7b470b54ab4cb28d9",
+     "farmlab's example farms (farms/keys/other-decryption.config decryptionKey)"},
 };
 
 const size_t disclosed_builtin_count = sizeof disclosed_builtin / sizeof disclosed_builtin[0];

@@ -13,6 +13,8 @@ packages=(
   gcc make cmake pkg-config
   # libfarm: machineKey crypto, config files, JSON output, HTTP parsing
   libssl-dev libxml2-dev libjansson-dev node-llhttp
+  # farmctl client and load: the simulated users
+  libcurl4-openssl-dev
   # sim-node and lb: the event loop; lb: its config files
   libev-dev libinih-dev
   # tests
