@@ -96,10 +96,11 @@ struct cconn {
     bool responded_bytes; /* some answer bytes reached the client */
     size_t bytes_out;
     double t_start, t_connect, t_first;
-    double header_deadline; /* the current request's head must be in by then (0: none) */
-    double cookie_issued;   /* the lb cookie's first issue time (PICK_COOKIE) */
-    char ticket[16];        /* X-Farm-Ticket of the answer, for the access log */
-    bool continue_sent;     /* we said "100 Continue" for this request */
+    double header_deadline;      /* the current request's head must be in by then (0: none) */
+    size_t skip_start, skip_end; /* bytes of the request not sent on (a Connection line) */
+    double cookie_issued;        /* the lb cookie's first issue time (PICK_COOKIE) */
+    char ticket[16];             /* X-Farm-Ticket of the answer, for the access log */
+    bool continue_sent;          /* we said "100 Continue" for this request */
     char tried_names[128];
     /* an lb-made answer */
     const char *err_msg;
@@ -559,6 +560,28 @@ static void cconn_wait_request(struct cconn *c)
     }
 }
 
+/* An HTTP/1.1 "Connection: close" header line: [skip_start, skip_end) of the request. */
+static void find_connection_close(struct cconn *c)
+{
+    const struct http_request *r = &c->hp->req;
+    c->skip_start = c->skip_end = 0;
+    if (r->version_major != 1 || r->version_minor != 1)
+        return;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const struct http_header *h = &r->headers[i];
+        if (h->name.len != 10 || strncasecmp(c->in + h->name.off, "Connection", 10) != 0)
+            continue;
+        if (h->value.len != 5 || strncasecmp(c->in + h->value.off, "close", 5) != 0)
+            return; /* other tokens (upgrade, keep-alive, ...): leave the line alone */
+        const char *nl = memchr(c->in + h->value.off, '\n', c->req_end - h->value.off);
+        if (nl == NULL)
+            return;
+        c->skip_start = h->name.off;
+        c->skip_end = (size_t)(nl - c->in) + 1;
+        return;
+    }
+}
+
 static bool method_idempotent(int m)
 {
     return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_PUT || m == HTTP_DELETE ||
@@ -617,6 +640,7 @@ static void cconn_process(struct cconn *c)
     }
     c->req_end = c->parsed;
     c->header_deadline = 0;
+    find_connection_close(c);
     c->continue_sent = false;
     c->close_after = !c->hp->req.keep_alive || lb->draining;
     c->tried = 0;
@@ -814,8 +838,24 @@ static void bconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
     } else if (c->t_connect == 0) {
         c->t_connect = ev_now(loop);
     }
-    while (b->off < c->req_end) {
-        ssize_t n = send(b->fd, c->in + b->off, c->req_end - b->off, MSG_NOSIGNAL);
+    /* The request goes as the client sent it, less a "Connection: close" line: that one
+     * concerns the client's connection, and the node's stays alive for the next request. */
+    size_t total = c->req_end - (c->skip_end - c->skip_start);
+    while (b->off < total) {
+        struct iovec iov[2];
+        int n_iov = 0;
+        if (b->off < c->skip_start) {
+            iov[n_iov].iov_base = c->in + b->off;
+            iov[n_iov++].iov_len = c->skip_start - b->off;
+            iov[n_iov].iov_base = c->in + c->skip_end;
+            iov[n_iov++].iov_len = c->req_end - c->skip_end;
+        } else {
+            size_t at = b->off + (c->skip_end - c->skip_start);
+            iov[n_iov].iov_base = c->in + at;
+            iov[n_iov++].iov_len = c->req_end - at;
+        }
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
+        ssize_t n = sendmsg(b->fd, &msg, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 return;
