@@ -3,7 +3,7 @@
 #   make test         install missing packages, build, run every test through ctest
 #   make asan-test    the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench        install wrk and nginx-light, build, run the benchmarks in bench/
-#   make farm-demo    the narrated demo (arrives with the farm issue)
+#   make farm-demo    install missing packages, build, run the narrated demo (scripts/farm-demo.sh)
 #   make format       clang-format the tree
 
 BUILD      ?= build
@@ -44,8 +44,7 @@ bench: bench-deps build
 	BUILD=$(BUILD) bench/bench_simnode.sh
 
 farm-demo: deps build
-	@echo "farm-demo: the narrated farm demo arrives with sim-node, lb and farm files (see README)." >&2
-	@exit 2
+	FARM_BIN=$(abspath $(BUILD))/bin scripts/farm-demo.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
