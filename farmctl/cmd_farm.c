@@ -627,9 +627,9 @@ static void up_print(const struct farm *fm, const struct farmfile *ff, char (*ke
     for (size_t i = 0; i < fm->f.n_nodes; i++)
         if ((int)strlen(fm->f.nodes[i].name) > w)
             w = (int)strlen(fm->f.nodes[i].name);
-    printf("%-*s  %-21s  %-8s  %s\n", w, "NODE", "ADDRESS", "SESSION", "KEY");
+    printf("%-*s  %-21s  %-11s  %s\n", w, "NODE", "ADDRESS", "SESSION", "KEY");
     for (size_t i = 0; i < fm->f.n_nodes; i++)
-        printf("%-*s  %-21s  %-8s  %s%s\n", w, fm->f.nodes[i].name, fm->f.nodes[i].listen,
+        printf("%-*s  %-21s  %-11s  %s%s\n", w, fm->f.nodes[i].name, fm->f.nodes[i].listen,
                fm->f.nodes[i].session, keys[i],
                autogen[i] ? "  AutoGenerate (random per process)" : "");
 }

@@ -99,7 +99,7 @@ struct cconn {
     double header_deadline;      /* the current request's head must be in by then (0: none) */
     size_t skip_start, skip_end; /* bytes of the request not sent on (a Connection line) */
     double cookie_issued;        /* the lb cookie's first issue time (PICK_COOKIE) */
-    char ticket[16];             /* X-Farm-Ticket of the answer, for the access log */
+    char ticket[32];             /* X-Farm-Ticket of the answer, for the access log */
     bool continue_sent;          /* we said "100 Continue" for this request */
     char tried_names[128];
     /* an lb-made answer */
@@ -663,7 +663,11 @@ static struct lb_node *choose(struct cconn *c)
     double now = ev_now(lb->loop);
     struct lb_node *n = NULL;
     if (c->attempts > 0) {
+        /* A retry: the client's next choice by the same hash under affinity, so a dead
+         * node's clients do not bounce between the survivors; else the next in turn. */
         c->why = PICK_REDISPATCH;
+        if (lb->cfg.affinity == AFFINITY_SINGLE || lb->cfg.affinity == AFFINITY_NETWORK)
+            return balance_hash(&lb->pool, c->aff_key, c->tried);
         return balance_rr(&lb->pool, c->tried);
     }
     if (lb->cfg.affinity == AFFINITY_COOKIE && lb->cfg.affinity_cookie) {
@@ -895,13 +899,22 @@ static void observe(struct cconn *c)
     o.status = b->status;
     o.location = COPY(loc, b->location);
     o.farm_ticket = COPY(ticket, b->farm_ticket);
+    snprintf(c->ticket, sizeof c->ticket, "%s", o.farm_ticket ? o.farm_ticket : "");
+    /* An answer that sets a new forms ticket (a login) reports on that new ticket, not on
+     * the one the request carried: do not count it as a check of the old one. */
+    for (size_t i = 0; i < b->n_set_cookie; i++) {
+        const char *v = b->buf + b->set_cookie[i].off;
+        size_t vlen = b->set_cookie[i].len;
+        const char *eq = memchr(v, '=', vlen);
+        if (eq && eq + 1 < v + vlen && eq[1] != ';' && contains(v, (size_t)(eq - v), "AUTH"))
+            o.farm_ticket = NULL;
+    }
     o.farm_session = COPY(session, b->farm_session);
     o.node_key = COPY(key, b->farm_key);
     o.farm_user = COPY(user, b->farm_user);
 #undef COPY
     if (o.node_key)
         snprintf(b->node->key_fp, sizeof b->node->key_fp, "%s", o.node_key);
-    snprintf(c->ticket, sizeof c->ticket, "%s", o.farm_ticket ? o.farm_ticket : "");
     size_t clen;
     const char *cookie = http_header_get(&c->hp->req, c->in, "Cookie", &clen);
     for (size_t i = 0; i < lb->cfg.n_session_cookies; i++) {
