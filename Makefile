@@ -42,6 +42,7 @@ bench-deps:
 bench: bench-deps build
 	$(BUILD)/bin/bench-machinekey
 	BUILD=$(BUILD) bench/bench_simnode.sh
+	BUILD=$(BUILD) bench/bench_lb.sh
 
 farm-demo: deps build
 	FARM_BIN=$(abspath $(BUILD))/bin scripts/farm-demo.sh

@@ -962,9 +962,24 @@ static void inject_headers(struct cconn *c)
                                   "Set-Cookie: %s=%s; path=/; HttpOnly\r\n",
                                   lb->cfg.affinity_cookie, value);
     }
-    if (lb->draining && !c->close_after) {
-        n += (size_t)snprintf(extra + n, sizeof extra - n, "Connection: close\r\n");
+    if (lb->draining)
         c->close_after = true;
+    if (c->close_after) {
+        /* lb closes this client after the answer: say so, instead of the node's header. */
+        n += (size_t)snprintf(extra + n, sizeof extra - n, "Connection: close\r\n");
+        for (size_t i = 0; i + 12 < b->len;) {
+            const char *line = b->buf + i;
+            const char *nl = memchr(line, '\n', b->len - i);
+            if (nl == NULL || nl == line + 1)
+                break; /* end of the head */
+            size_t ll = (size_t)(nl - line) + 1;
+            if (i > 0 && strncasecmp(line, "Connection:", 11) == 0) {
+                memmove(b->buf + i, b->buf + i + ll, b->len - i - ll);
+                b->len -= ll;
+                continue;
+            }
+            i += ll;
+        }
     }
     if (n == 0 || n >= sizeof extra)
         return;
