@@ -236,7 +236,16 @@ struct farm {
     struct run_farm f;
 };
 
-/* Returns 0, or an exit code: no farm is CLI_FINDINGS (after a message), broken ones too. */
+static void farm_close(struct farm *fm)
+{
+    run_farm_cleanup(&fm->f);
+    if (fm->lock >= 0)
+        close(fm->lock);
+    fm->lock = -1;
+}
+
+/* Returns 0, or an exit code with fm closed again: no farm is CLI_FINDINGS (after a
+ * message), broken ones too. farm_close() may still be called. */
 static int farm_open(struct farm *fm, const char *run_dir, bool lock)
 {
     struct errbuf err = {{0}};
@@ -244,29 +253,27 @@ static int farm_open(struct farm *fm, const char *run_dir, bool lock)
     fm->lock = -1;
     if (run_dir_resolve(run_dir, fm->dir, sizeof fm->dir, &err) != 0)
         return cli_error("%s", err.msg);
+    int rc = CLI_FINDINGS;
     if (lock) {
         fm->lock = run_lock(fm->dir, false, &err);
-        if (fm->lock < 0 && errno != ENOENT)
-            return cli_error("%s", err.msg);
+        if (fm->lock < 0 && errno != ENOENT) {
+            rc = cli_error("%s", err.msg);
+            goto fail;
+        }
     }
     int r = run_farm_load(fm->dir, &fm->f, &err);
     if (r < 0) {
         cli_error("%s", err.msg);
-        return CLI_FINDINGS;
+        goto fail;
     }
     if (r == 1) {
         cli_error("no farm in %s (start one with 'farmctl up FILE')", fm->dir);
-        return CLI_FINDINGS;
+        goto fail;
     }
     return 0;
-}
-
-static void farm_close(struct farm *fm)
-{
-    run_farm_cleanup(&fm->f);
-    if (fm->lock >= 0)
-        close(fm->lock);
-    fm->lock = -1;
+fail:
+    farm_close(fm);
+    return rc;
 }
 
 static struct run_node *farm_node(struct farm *fm, const char *name)
@@ -281,6 +288,16 @@ static struct run_node *farm_node(struct farm *fm, const char *name)
         cli_error("no node '%s' in the farm (nodes: %s)", name, used ? names : "none");
     }
     return n;
+}
+
+/* The width of a column of node names: the longest name, at least min. */
+static int name_width(const struct run_farm *f, int min)
+{
+    int w = min;
+    for (size_t i = 0; i < f->n_nodes; i++)
+        if ((int)strlen(f->nodes[i].name) > w)
+            w = (int)strlen(f->nodes[i].name);
+    return w;
 }
 
 static bool farm_save(struct farm *fm)
@@ -623,10 +640,7 @@ static void up_print(const struct farm *fm, const struct farmfile *ff, char (*ke
     if (fm->f.has_stateserver)
         printf("  state server  %s\n", fm->f.stateserver.listen);
     printf("  run dir       %s\n\n", fm->dir);
-    int w = 4;
-    for (size_t i = 0; i < fm->f.n_nodes; i++)
-        if ((int)strlen(fm->f.nodes[i].name) > w)
-            w = (int)strlen(fm->f.nodes[i].name);
+    int w = name_width(&fm->f, 4);
     printf("%-*s  %-21s  %-11s  %s\n", w, "NODE", "ADDRESS", "SESSION", "KEY");
     for (size_t i = 0; i < fm->f.n_nodes; i++)
         printf("%-*s  %-21s  %-11s  %s%s\n", w, fm->f.nodes[i].name, fm->f.nodes[i].listen,
@@ -810,10 +824,8 @@ static int cmd_status(int argc, char **argv)
         return COMMON_RC(a);
     struct farm fm;
     int r = farm_open(&fm, c.run_dir, false);
-    if (r != 0) {
-        farm_close(&fm);
+    if (r != 0)
         return r;
-    }
     char url[256];
     snprintf(url, sizeof url, "http://%s/nodes", fm.f.lb.admin);
     json_t *lbnodes = get_json(url);
@@ -932,10 +944,7 @@ static int cmd_status(int argc, char **argv)
         if (lbnodes == NULL)
             printf("lb is not answering on %s (%s)\n", fm.f.lb.admin,
                    run_pid_alive(fm.f.lb.pid) ? "process running" : "process gone");
-        int w = 4;
-        for (size_t i = 0; i < n; i++)
-            if ((int)strlen(rows[i].name) > w)
-                w = (int)strlen(rows[i].name);
+        int w = name_width(&fm.f, 4);
         printf("%-*s  %-9s  %-21s  %-7s  %-34s  %s\n", w, "NODE", "STATE", "ADDRESS", "PID", "KEY",
                "REQUESTS");
         for (size_t i = 0; i < n; i++) {
@@ -987,6 +996,29 @@ static int cmd_status(int argc, char **argv)
 
 /* ---- node control --------------------------------------------------------------------- */
 
+/* What every node command starts with: its options and operands (NODE first, `want` in
+ * all), the farm (locked when the command changes it) and the node. Returns the node, with
+ * fm open and *rc CLI_OK; or NULL with *rc the exit code (after --help or a message) and fm
+ * closed. */
+static struct run_node *node_open(int argc, char **argv, const char *usage, int want, bool lock,
+                                  struct common *c, struct farm *fm, int *rc)
+{
+    int a = common_args(argc, argv, usage, want, false, c);
+    if (a != 0) {
+        *rc = COMMON_RC(a);
+        return NULL;
+    }
+    *rc = farm_open(fm, c->run_dir, lock);
+    if (*rc != CLI_OK)
+        return NULL;
+    struct run_node *n = farm_node(fm, c->operand[0]);
+    if (n == NULL) {
+        *rc = CLI_USAGE;
+        farm_close(fm);
+    }
+    return n;
+}
+
 /* One admin request to lb; prints lb's error on failure. Returns 0 or -1. */
 static int lb_admin(const struct farm *fm, const char *method, const char *path, const char *body,
                     long *status, json_t **answer)
@@ -1019,27 +1051,21 @@ static int lb_admin(const struct farm *fm, const char *method, const char *path,
 static int cmd_node_action(int argc, char **argv)
 {
     struct common c;
-    int a = common_args(argc, argv, node_action_usage, 1, false, &c);
-    if (a != 0)
-        return COMMON_RC(a);
     struct farm fm;
-    int rc = farm_open(&fm, c.run_dir, false);
-    if (rc == 0) {
-        if (farm_node(&fm, c.operand[0]) == NULL) {
-            rc = CLI_USAGE;
-        } else {
-            char path[128];
-            long st;
-            json_t *j;
-            snprintf(path, sizeof path, "/nodes/%s/%s", c.operand[0], argv[0]);
-            if (lb_admin(&fm, "POST", path, "", &st, &j) != 0) {
-                rc = CLI_FINDINGS;
-            } else {
-                const char *state = json_string_value(json_object_get(j, "state"));
-                printf("%s: %s\n", c.operand[0], state ? state : "?");
-                json_decref(j);
-            }
-        }
+    int rc;
+    struct run_node *n = node_open(argc, argv, node_action_usage, 1, false, &c, &fm, &rc);
+    if (n == NULL)
+        return rc;
+    char path[128];
+    long st;
+    json_t *j;
+    snprintf(path, sizeof path, "/nodes/%s/%s", n->name, argv[0]);
+    if (lb_admin(&fm, "POST", path, "", &st, &j) != 0) {
+        rc = CLI_FINDINGS;
+    } else {
+        const char *state = json_string_value(json_object_get(j, "state"));
+        printf("%s: %s\n", n->name, state ? state : "?");
+        json_decref(j);
     }
     farm_close(&fm);
     return rc;
@@ -1048,26 +1074,21 @@ static int cmd_node_action(int argc, char **argv)
 static int cmd_kill(int argc, char **argv)
 {
     struct common c;
-    int a = common_args(argc, argv, kill_usage, 1, false, &c);
-    if (a != 0)
-        return COMMON_RC(a);
     struct farm fm;
-    int rc = farm_open(&fm, c.run_dir, false);
-    struct run_node *n = rc == 0 ? farm_node(&fm, c.operand[0]) : NULL;
-    if (rc == 0 && n == NULL)
-        rc = CLI_USAGE;
-    if (n) {
-        if (!run_pid_is(n->pid, "sim-node")) {
-            cli_error("%s is not running", n->name);
+    int rc;
+    struct run_node *n = node_open(argc, argv, kill_usage, 1, false, &c, &fm, &rc);
+    if (n == NULL)
+        return rc;
+    if (!run_pid_is(n->pid, "sim-node")) {
+        cli_error("%s is not running", n->name);
+        rc = CLI_FINDINGS;
+    } else {
+        kill(n->pid, SIGKILL);
+        if (run_wait_exit(n->pid, 5.0) != 0) {
+            cli_error("%s (pid %d) did not end", n->name, (int)n->pid);
             rc = CLI_FINDINGS;
         } else {
-            kill(n->pid, SIGKILL);
-            if (run_wait_exit(n->pid, 5.0) != 0) {
-                cli_error("%s (pid %d) did not end", n->name, (int)n->pid);
-                rc = CLI_FINDINGS;
-            } else {
-                printf("%s: killed (pid %d)\n", n->name, (int)n->pid);
-            }
+            printf("%s: killed (pid %d)\n", n->name, (int)n->pid);
         }
     }
     farm_close(&fm);
@@ -1077,16 +1098,11 @@ static int cmd_kill(int argc, char **argv)
 static int cmd_restart(int argc, char **argv)
 {
     struct common c;
-    int a = common_args(argc, argv, restart_usage, 1, false, &c);
-    if (a != 0)
-        return COMMON_RC(a);
     struct farm fm;
-    int rc = farm_open(&fm, c.run_dir, true);
-    struct run_node *n = rc == 0 ? farm_node(&fm, c.operand[0]) : NULL;
-    if (rc == 0 && n == NULL)
-        rc = CLI_USAGE;
+    int rc;
+    struct run_node *n = node_open(argc, argv, restart_usage, 1, true, &c, &fm, &rc);
     if (n == NULL)
-        goto out;
+        return rc;
     rc = CLI_FINDINGS;
     char what[64];
     snprintf(what, sizeof what, "node %s", n->name);
@@ -1125,16 +1141,11 @@ out:
 static int cmd_rekey(int argc, char **argv)
 {
     struct common c;
-    int a = common_args(argc, argv, rekey_usage, 2, false, &c);
-    if (a != 0)
-        return COMMON_RC(a);
     struct farm fm;
-    int rc = farm_open(&fm, c.run_dir, true);
-    struct run_node *n = rc == 0 ? farm_node(&fm, c.operand[0]) : NULL;
-    if (rc == 0 && n == NULL)
-        rc = CLI_USAGE;
+    int rc;
+    struct run_node *n = node_open(argc, argv, rekey_usage, 2, true, &c, &fm, &rc);
     if (n == NULL)
-        goto out;
+        return rc;
     rc = CLI_USAGE;
     if (!key_file_ok(c.operand[1], n->app_path, NULL))
         goto out;
@@ -1181,16 +1192,11 @@ out:
 static int cmd_fault(int argc, char **argv)
 {
     struct common c;
-    int a = common_args(argc, argv, fault_usage, 2, false, &c);
-    if (a != 0)
-        return COMMON_RC(a);
     struct farm fm;
-    int rc = farm_open(&fm, c.run_dir, false);
-    struct run_node *n = rc == 0 ? farm_node(&fm, c.operand[0]) : NULL;
-    if (rc == 0 && n == NULL)
-        rc = CLI_USAGE;
+    int rc;
+    struct run_node *n = node_open(argc, argv, fault_usage, 2, false, &c, &fm, &rc);
     if (n == NULL)
-        goto out;
+        return rc;
     char spec[1600], url[2048], *body = NULL;
     if (run_url_escape(c.operand[1], spec, sizeof spec) != 0) {
         rc = cli_error("SPEC too long");
@@ -1296,7 +1302,7 @@ static int cmd_add(int argc, char **argv)
     struct farm fm;
     int rc = farm_open(&fm, run_dir, true);
     if (rc != 0)
-        goto out;
+        return rc;
     rc = CLI_FINDINGS;
     if (run_farm_node(&fm.f, name)) {
         rc = cli_error("the farm already has a node '%s'", name);
@@ -1342,16 +1348,11 @@ out:
 static int cmd_remove(int argc, char **argv)
 {
     struct common c;
-    int a = common_args(argc, argv, remove_usage, 1, false, &c);
-    if (a != 0)
-        return COMMON_RC(a);
     struct farm fm;
-    int rc = farm_open(&fm, c.run_dir, true);
-    struct run_node *n = rc == 0 ? farm_node(&fm, c.operand[0]) : NULL;
-    if (rc == 0 && n == NULL)
-        rc = CLI_USAGE;
+    int rc;
+    struct run_node *n = node_open(argc, argv, remove_usage, 1, true, &c, &fm, &rc);
     if (n == NULL)
-        goto out;
+        return rc;
     char path[128];
     long st;
     snprintf(path, sizeof path, "/nodes/%s", n->name);
@@ -1368,7 +1369,6 @@ static int cmd_remove(int argc, char **argv)
         rc = CLI_FINDINGS;
     else
         printf("%s: removed\n", name);
-out:
     farm_close(&fm);
     return rc;
 }
@@ -1383,10 +1383,8 @@ static int cmd_keys(int argc, char **argv)
         return COMMON_RC(a);
     struct farm fm;
     int rc = farm_open(&fm, c.run_dir, false);
-    if (rc != 0) {
-        farm_close(&fm);
+    if (rc != 0)
         return rc;
-    }
     size_t n = fm.f.n_nodes;
     struct keyset *ks = calloc(n + 1, sizeof *ks);
     struct kc_result *res = calloc(n * n + 1, sizeof *res);
@@ -1409,10 +1407,7 @@ static int cmd_keys(int argc, char **argv)
     }
     bool color = cli_color();
     static const char corner[] = "issued by \\ checked by";
-    int w = 12, first = (int)strlen(corner);
-    for (size_t i = 0; i < n; i++)
-        if ((int)strlen(fm.f.nodes[i].name) > w)
-            w = (int)strlen(fm.f.nodes[i].name);
+    int w = name_width(&fm.f, 12), first = (int)strlen(corner);
     if (w > first)
         first = w;
     printf("A ticket issued by the row's node, checked by the column's node:\n\n");
