@@ -8,21 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <ini.h>
-
+#include "inifile.h"
 #include "ticks.h"
-
-/* inih's line buffer is 200 bytes and must hold the line, "\r\n" and NUL; a longer line
- * would be split silently, so it is refused. */
-#define LINE_MAX_CHARS 196
-
-/* inih does not call the handler for a section header, and its idea of the section is lost
- * between lines, so each line is parsed under a sentinel section and followed by a probe
- * `key = value`: when the probe reports another section than the sentinel, the line was a
- * section header. Neither name can be written in a farm file (control characters are
- * refused). Keys go to the section we track ourselves. */
-#define SENTINEL "\x02"
-#define PROBE    "\x01"
 
 enum kind {
     K_ADDR,
@@ -104,11 +91,8 @@ enum section_kind { SEC_NONE, SEC_FARM, SEC_STATESERVER, SEC_NODE };
 
 struct parse {
     struct farmfile *ff;
-    struct errbuf *err;
     const char *path;
     char dir[PATH_MAX]; /* the farm file's folder, with a trailing '/', or "" */
-    int lineno;
-    bool failed;
     enum section_kind kind;
     struct farmfile_node *node; /* SEC_NODE */
     int farm_line, stateserver_line;
@@ -274,17 +258,10 @@ static bool copy(char *dst, size_t n, const char *src)
     return (size_t)snprintf(dst, n, "%s", src) < n;
 }
 
-/* The section header inih just reported, as the kinds we know. */
-static int enter_section(struct parse *x, const char *raw)
+/* A section header (its name trimmed by inifile), as the kinds we know. */
+static int enter_section_cb(void *user, const char *name, int line, struct errbuf *err)
 {
-    char name[FARMFILE_VALUE_MAX];
-    /* Trim: "[ node web1 ]" is "node web1". */
-    while (isspace((unsigned char)*raw))
-        raw++;
-    copy(name, sizeof name, raw);
-    size_t n = strlen(name);
-    while (n > 0 && isspace((unsigned char)name[n - 1]))
-        name[--n] = '\0';
+    struct parse *x = user;
     x->n_seen = 0;
     x->node = NULL;
 
@@ -292,10 +269,10 @@ static int enter_section(struct parse *x, const char *raw)
         bool farm = name[0] == 'f';
         int *first = farm ? &x->farm_line : &x->stateserver_line;
         if (*first) {
-            errbuf_set(x->err, "[%s] given twice (first on line %d)", name, *first);
+            errbuf_set(err, "[%s] given twice (first on line %d)", name, *first);
             return -1;
         }
-        *first = x->lineno;
+        *first = line;
         x->kind = farm ? SEC_FARM : SEC_STATESERVER;
         if (!farm)
             x->ff->stateserver = true;
@@ -306,11 +283,11 @@ static int enter_section(struct parse *x, const char *raw)
         while (isspace((unsigned char)*nn))
             nn++;
         if (*nn == '\0') {
-            errbuf_set(x->err, "[node] needs a name: [node web1]");
+            errbuf_set(err, "[node] needs a name: [node web1]");
             return -1;
         }
         if (!farmfile_name_is_valid(nn)) {
-            errbuf_set(x->err,
+            errbuf_set(err,
                        "node name '%s': 1 to 31 of A-Z a-z 0-9 . _ -, and not lb, stateserver or "
                        "access",
                        nn);
@@ -318,17 +295,17 @@ static int enter_section(struct parse *x, const char *raw)
         }
         const struct farmfile_node *dup = farmfile_node(x->ff, nn);
         if (dup) {
-            errbuf_set(x->err, "node '%s' given twice (first on line %d)", nn, dup->line);
+            errbuf_set(err, "node '%s' given twice (first on line %d)", nn, dup->line);
             return -1;
         }
         if (x->ff->n_nodes == FARMFILE_NODES_MAX) {
-            errbuf_set(x->err, "too many nodes (at most %d)", FARMFILE_NODES_MAX);
+            errbuf_set(err, "too many nodes (at most %d)", FARMFILE_NODES_MAX);
             return -1;
         }
         struct farmfile_node *node = &x->ff->nodes[x->ff->n_nodes++];
         memset(node, 0, sizeof *node);
         copy(node->name, sizeof node->name, nn);
-        node->line = x->lineno;
+        node->line = line;
         node->weight = 1;
         node->session = FARMFILE_SESSION_OFF;
         copy(node->listen, sizeof node->listen, "127.0.0.1:0");
@@ -336,7 +313,7 @@ static int enter_section(struct parse *x, const char *raw)
         x->kind = SEC_NODE;
         return 0;
     }
-    errbuf_set(x->err, "unknown section [%s]: [farm], [stateserver] or [node NAME]", name);
+    errbuf_set(err, "unknown section [%s]: [farm], [stateserver] or [node NAME]", name);
     return -1;
 }
 
@@ -348,7 +325,7 @@ static const struct key_spec *find_key(const struct key_spec *keys, size_t n, co
     return NULL;
 }
 
-static int set_node(struct parse *x, const char *name, const char *v)
+static int set_node(struct parse *x, const char *name, const char *v, int line, struct errbuf *err)
 {
     struct farmfile_node *n = x->node;
     bool ok = true;
@@ -356,20 +333,20 @@ static int set_node(struct parse *x, const char *name, const char *v)
         char path[PATH_MAX];
         if ((size_t)snprintf(path, sizeof path, "%s%s", v[0] == '/' ? "" : x->dir, v) >=
             sizeof path) {
-            errbuf_set(x->err, "machine-key: path too long");
+            errbuf_set(err, "machine-key: path too long");
             return -1;
         }
         if (access(path, R_OK) != 0) {
-            errbuf_set(x->err, "machine-key: cannot read '%s': %s", path, strerror(errno));
+            errbuf_set(err, "machine-key: cannot read '%s': %s", path, strerror(errno));
             return -1;
         }
         copy(n->machine_key, sizeof n->machine_key, path);
-        n->machine_key_line = x->lineno;
+        n->machine_key_line = line;
     } else if (strcmp(name, "app-path") == 0) {
         ok = copy(n->app_path, sizeof n->app_path, v);
     } else if (strcmp(name, "session") == 0) {
         farmfile_session_from_name(v, &n->session);
-        n->session_line = x->lineno;
+        n->session_line = line;
     } else if (strcmp(name, "session-timeout") == 0) {
         ok = copy(n->session_timeout, sizeof n->session_timeout, v);
     } else if (strcmp(name, "ticket-timeout") == 0) {
@@ -388,13 +365,14 @@ static int set_node(struct parse *x, const char *name, const char *v)
         ok = copy(n->seed, sizeof n->seed, v);
     }
     if (!ok) {
-        errbuf_set(x->err, "%s: value too long", name);
+        errbuf_set(err, "%s: value too long", name);
         return -1;
     }
     return 0;
 }
 
-static int set_farm(struct parse *x, const struct key_spec *k, const char *v)
+static int set_farm(struct parse *x, const struct key_spec *k, const char *v, int line,
+                    struct errbuf *err)
 {
     struct farmfile *ff = x->ff;
     if (strcmp(k->name, "listen") == 0)
@@ -402,13 +380,13 @@ static int set_farm(struct parse *x, const struct key_spec *k, const char *v)
     if (strcmp(k->name, "admin") == 0)
         return copy(ff->lb_admin, sizeof ff->lb_admin, v) ? 0 : -1;
     if (ff->n_lb == FARMFILE_LB_MAX) {
-        errbuf_set(x->err, "too many [farm] settings (at most %d)", FARMFILE_LB_MAX);
+        errbuf_set(err, "too many [farm] settings (at most %d)", FARMFILE_LB_MAX);
         return -1;
     }
     struct farmfile_lb_setting *s = &ff->lb[ff->n_lb++];
     copy(s->name, sizeof s->name, k->name);
     copy(s->value, sizeof s->value, v);
-    s->line = x->lineno;
+    s->line = line;
     s->flag = k->kind == K_FLAG;
     if (s->flag) {
         bool on = false;
@@ -418,28 +396,20 @@ static int set_farm(struct parse *x, const struct key_spec *k, const char *v)
     return 0;
 }
 
-static int handle_line(void *user, const char *section, const char *name, const char *value)
+/* A key = value line, in the section we are in. */
+static int setting_cb(void *user, const char *name, const char *value, int line, struct errbuf *err)
 {
     struct parse *x = user;
-    if (x->failed)
-        return 0;
-    if (strcmp(name, PROBE) == 0) {
-        /* The line was a section header when the probe is not in the sentinel section. */
-        if (strcmp(section, SENTINEL) != 0 && enter_section(x, section) != 0)
-            x->failed = true;
-        return !x->failed;
-    }
     const struct key_spec *keys = NULL;
     size_t n = 0;
     const char *where = "";
     switch (x->kind) {
     case SEC_NONE:
-        errbuf_set(x->err,
+        errbuf_set(err,
                    "'%s' outside a section: start with [farm], [stateserver] or "
                    "[node NAME]",
                    name);
-        x->failed = true;
-        return 0;
+        return -1;
     case SEC_FARM:
         keys = farm_keys, n = COUNT(farm_keys), where = "[farm]";
         break;
@@ -453,83 +423,51 @@ static int handle_line(void *user, const char *section, const char *name, const 
     const struct key_spec *k = find_key(keys, n, name);
     if (k == NULL) {
         if (*name == '\0')
-            errbuf_set(x->err, "a setting without a name");
+            errbuf_set(err, "a setting without a name");
         else
-            errbuf_set(x->err, "unknown setting '%s' in %s (see docs/farm-file.md)", name, where);
-        x->failed = true;
-        return 0;
+            errbuf_set(err, "unknown setting '%s' in %s (see docs/farm-file.md)", name, where);
+        return -1;
     }
     if (!k->repeat) {
         for (size_t i = 0; i < x->n_seen; i++)
             if (strcmp(x->seen[i].name, k->name) == 0) {
-                errbuf_set(x->err, "%s given twice in this section (first on line %d)", k->name,
+                errbuf_set(err, "%s given twice in this section (first on line %d)", k->name,
                            x->seen[i].line);
-                x->failed = true;
-                return 0;
+                return -1;
             }
         if (x->n_seen < COUNT(x->seen))
-            x->seen[x->n_seen].name = k->name, x->seen[x->n_seen++].line = x->lineno;
+            x->seen[x->n_seen].name = k->name, x->seen[x->n_seen++].line = line;
     }
-    if (check_value(k, value, x->err) != 0) {
-        x->failed = true;
-        return 0;
-    }
+    if (check_value(k, value, err) != 0)
+        return -1;
     int rc = 0;
     if (x->kind == SEC_FARM)
-        rc = set_farm(x, k, value);
+        rc = set_farm(x, k, value, line, err);
     else if (x->kind == SEC_STATESERVER)
         rc = copy(x->ff->stateserver_listen, sizeof x->ff->stateserver_listen, value) ? 0 : -1;
     else
-        rc = set_node(x, name, value);
+        rc = set_node(x, name, value, line, err);
     if (rc != 0) {
-        if (x->err->msg[0] == '\0')
-            errbuf_set(x->err, "%s: value too long", name);
-        x->failed = true;
-        return 0;
-    }
-    return 1;
-}
-
-/* One line through inih, in the section we are in. */
-static int parse_line(struct parse *x, const char *line, size_t len)
-{
-    if (len > LINE_MAX_CHARS) {
-        errbuf_set(x->err, "%s:%d: line too long (at most %d characters)", x->path, x->lineno,
-                   LINE_MAX_CHARS);
-        return -1;
-    }
-    char buf[LINE_MAX_CHARS + 16];
-    snprintf(buf, sizeof buf, "[" SENTINEL "]\n%.*s\n" PROBE "=1\n", (int)len, line);
-    int r = ini_parse_string(buf, handle_line, x);
-    if (x->failed) {
-        errbuf_prefix(x->err, "%s:%d: ", x->path, x->lineno);
-        return -1;
-    }
-    if (r != 0) {
-        const char *p = line;
-        while (p < line + len && isspace((unsigned char)*p))
-            p++;
-        errbuf_set(x->err, "%s:%d: %s", x->path, x->lineno,
-                   *p == '[' ? "a section header is [name]"
-                             : "not a 'key = value' line, a [section] or a comment");
+        if (err->msg[0] == '\0')
+            errbuf_set(err, "%s: value too long", name);
         return -1;
     }
     return 0;
 }
 
 /* What only the whole file can tell. */
-static int check_farm(struct parse *x)
+static int check_farm(struct parse *x, struct errbuf *err)
 {
     struct farmfile *ff = x->ff;
     for (size_t i = 0; i < ff->n_nodes; i++) {
         const struct farmfile_node *n = &ff->nodes[i];
         if (n->machine_key_line == 0) {
-            errbuf_set(x->err, "%s:%d: node '%s' has no machine-key (the path of its key file)",
+            errbuf_set(err, "%s:%d: node '%s' has no machine-key (the path of its key file)",
                        x->path, n->line, n->name);
             return -1;
         }
         if (n->session == FARMFILE_SESSION_STATESERVER && !ff->stateserver) {
-            errbuf_set(x->err,
+            errbuf_set(err,
                        "%s:%d: node '%s': session = stateserver, but the farm has no "
                        "[stateserver] section",
                        x->path, n->session_line, n->name);
@@ -538,7 +476,7 @@ static int check_farm(struct parse *x)
         for (size_t j = 0; j < i; j++)
             if (strcmp(n->listen, ff->nodes[j].listen) == 0 &&
                 strcmp(strrchr(n->listen, ':'), ":0") != 0) {
-                errbuf_set(x->err, "%s:%d: node '%s' listens on %s like '%s'", x->path, n->line,
+                errbuf_set(err, "%s:%d: node '%s' listens on %s like '%s'", x->path, n->line,
                            n->name, n->listen, ff->nodes[j].name);
                 return -1;
             }
@@ -560,27 +498,15 @@ struct farmfile *farmfile_parse(const char *text, const char *path, struct errbu
     copy(ff->lb_admin, sizeof ff->lb_admin, "127.0.0.1:0");
     copy(ff->stateserver_listen, sizeof ff->stateserver_listen, "127.0.0.1:0");
     x->ff = ff;
-    x->err = err;
     x->path = path;
     const char *slash = strrchr(path, '/');
     if (slash && (size_t)(slash - path + 1) < sizeof x->dir)
         snprintf(x->dir, sizeof x->dir, "%.*s", (int)(slash - path + 1), path);
 
-    const char *p = text;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        x->lineno++;
-        for (size_t i = 0; i < len; i++)
-            if ((unsigned char)p[i] < 0x20 && p[i] != '\t' && p[i] != '\r') {
-                errbuf_set(err, "%s:%d: a control character in the line", path, x->lineno);
-                goto fail;
-            }
-        if (parse_line(x, p, len) != 0)
-            goto fail;
-        p += len + (nl != NULL);
-    }
-    if (check_farm(x) != 0)
+    static const struct inifile_handler handler = {.section = enter_section_cb, .pair = setting_cb};
+    if (inifile_parse(text, strlen(text), path, &handler, x, err) != 0)
+        goto fail;
+    if (check_farm(x, err) != 0)
         goto fail;
     free(x);
     return ff;

@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
+#include "inifile.h"
 #include "ticks.h"
 
 const char options_usage[] =
@@ -259,59 +258,43 @@ int options_set(struct lb_options *o, const char *name, const char *value, struc
     return 0;
 }
 
-struct ini_ctx {
-    struct lb_options *o;
-    struct errbuf *err;
-    const char *path;
-    int lineno;
-    int failed;
-};
-
-static int config_line(void *user, const char *section, const char *name, const char *value)
+static int config_pair(void *user, const char *name, const char *value, int line,
+                       struct errbuf *err)
 {
-    struct ini_ctx *x = user;
-    (void)section;
-    if (x->failed)
-        return 0;
+    struct lb_options *o = user;
+    (void)line;
     if (strcmp(name, "config") == 0) {
-        errbuf_set(x->err, "config files do not nest");
-    } else if (options_set(x->o, name, value, x->err) == 0) {
-        return 1;
+        errbuf_set(err, "config files do not nest");
+        return -1;
     }
-    errbuf_prefix(x->err, "%s:%d: ", x->path, x->lineno);
-    x->failed = 1;
-    return 0;
+    return options_set(o, name, value, err) == 0 ? 0 : -1;
 }
 
-/* inih parses one line at a time here, so that every error can name its line. */
+/* A config file past this is not one. */
+#define CONFIG_MAX_BYTES (1u << 20)
+
+/* inih parses one line at a time (inifile), so that every error can name its line. Sections
+ * are allowed and ignored. */
 static int load_config(struct lb_options *o, const char *path, struct errbuf *err)
 {
+    static const struct inifile_handler handler = {.pair = config_pair};
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         errbuf_set(err, "%s: cannot read", path);
         return -1;
     }
-    struct ini_ctx x = {.o = o, .err = err, .path = path};
-    char line[1024];
-    int rc = 0;
-    while (fgets(line, sizeof line, f)) {
-        x.lineno++;
-        if (strchr(line, '\n') == NULL && !feof(f)) {
-            errbuf_set(err, "%s:%d: line too long", path, x.lineno);
-            rc = -1;
-            break;
-        }
-        int r = ini_parse_string(line, config_line, &x);
-        if (x.failed) {
-            rc = -1;
-            break;
-        }
-        if (r != 0) {
-            errbuf_set(err, "%s:%d: not a 'key = value' line", path, x.lineno);
-            rc = -1;
-            break;
-        }
-    }
+    char *text = malloc(CONFIG_MAX_BYTES + 1);
+    size_t len = text ? fread(text, 1, CONFIG_MAX_BYTES + 1, f) : 0;
+    int rc = -1;
+    if (text == NULL)
+        errbuf_set(err, "%s: out of memory", path);
+    else if (ferror(f))
+        errbuf_set(err, "%s: cannot read", path);
+    else if (len > CONFIG_MAX_BYTES)
+        errbuf_set(err, "%s: too large for a config file", path);
+    else
+        rc = inifile_parse(text, len, path, &handler, o, err);
+    free(text);
     fclose(f);
     return rc;
 }
