@@ -1375,6 +1375,34 @@ static int cmd_remove(int argc, char **argv)
 
 /* ---- keys ----------------------------------------------------------------------------- */
 
+static bool key_is_autogen(const struct machinekey *mk)
+{
+    return mk->vkey.autogen || mk->dkey.autogen;
+}
+
+/* keycompare() calls the two sides of a pair A (the issuer) and B (the checker): "A uses
+ * AutoGenerate: ...". Next to 'farmctl status', whose letters A, B, ... are key groups, that
+ * reads as a group; name the node(s) instead. The AutoGenerate reason always comes first;
+ * any other text is kept as it is. */
+static void keys_why(const struct kc_result *r, const char *issuer, bool issuer_auto,
+                     const char *checker, bool checker_auto, char *out, size_t cap)
+{
+    static const char side_uses[] = " uses AutoGenerate: keys of its own on every server";
+    const char *why = r->why;
+    if (!(r->reasons & KC_AUTOGEN) || (why[0] != 'A' && why[0] != 'B') ||
+        strncmp(why + 1, side_uses, strlen(side_uses)) != 0 || !(issuer_auto || checker_auto)) {
+        snprintf(out, cap, "%s", why);
+        return;
+    }
+    const char *rest = why + 1 + strlen(side_uses); /* "", "; ..." or " — but ..." */
+    if (issuer_auto && checker_auto)
+        snprintf(out, cap, "%s and %s use AutoGenerate: random keys of their own%s", issuer,
+                 checker, rest);
+    else
+        snprintf(out, cap, "%s uses AutoGenerate: random keys of its own%s",
+                 issuer_auto ? issuer : checker, rest);
+}
+
 static int cmd_keys(int argc, char **argv)
 {
     struct common c;
@@ -1438,13 +1466,17 @@ static int cmd_keys(int argc, char **argv)
             struct kc_result *r = &res[i * n + j];
             if (i == j && r->compatible)
                 continue;
-            if (!r->compatible || r->reasons)
-                printf("%s -> %s: %s: %s\n", fm.f.nodes[i].name, fm.f.nodes[j].name,
-                       r->compatible ? "ok" : fa_status_name(r->verdict), r->why);
+            if (!r->compatible || r->reasons) {
+                const char *from = fm.f.nodes[i].name, *to = fm.f.nodes[j].name;
+                char why[sizeof r->why + 2 * RUN_NAME_MAX];
+                keys_why(r, from, key_is_autogen(&ks[i].legacy), to, key_is_autogen(&ks[j].legacy),
+                         why, sizeof why);
+                printf("%s -> %s: %s: %s\n", from, to,
+                       r->compatible ? "ok" : fa_status_name(r->verdict), why);
+            }
         }
     for (size_t i = 0; i < n; i++) {
-        const struct machinekey *mk = &ks[i].legacy;
-        if (mk->vkey.autogen || mk->dkey.autogen)
+        if (key_is_autogen(&ks[i].legacy))
             printf("%s: AutoGenerate: its keys are random per process (new ones at every "
                    "restart), so no other node accepts its tickets and it accepts no one "
                    "else's\n",

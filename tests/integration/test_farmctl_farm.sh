@@ -270,8 +270,9 @@ like "up flags web3's AutoGenerate key" "$out" "web3 .*AutoGenerate"
 out=$($farmctl keys); rc=$?
 is "keys of the AutoGenerate farm: exit 1" "$rc" 1
 like "keys: web3 is on AutoGenerate" "$out" "^web3: AutoGenerate: its keys are random per process"
-like "keys: web1 -> web3 mac-mismatch" "$out" "web1 -> web3: mac-mismatch: .*AutoGenerate"
-like "keys: web3 -> web2 mac-mismatch" "$out" "web3 -> web2: mac-mismatch"
+like "keys: web1 -> web3 mac-mismatch, naming web3" "$out" "^web1 -> web3: mac-mismatch: web3 uses AutoGenerate"
+like "keys: web3 -> web2 mac-mismatch, naming web3" "$out" "^web3 -> web2: mac-mismatch: web3 uses AutoGenerate"
+unlike "keys: no side called A or B (status's key group letters)" "$out" "(^|: )[AB] uses"
 unlike "keys: web1 -> web2 is fine" "$out" "web1 -> web2"
 out=$($farmctl status)
 like "status: web3 differs" "$out" "^keys: 2 groups — web3 differs$"
