@@ -160,16 +160,17 @@ static unsigned balance_lowest_bit(uint64_t m)
 struct lb_node *balance_rr(struct pool *p, uint64_t exclude)
 {
     if (p->rr_version != p->version) {
+        /* The pool changed: start the counters afresh, and note who takes new clients. */
+        p->rr_eligible = 0;
         for (unsigned i = 0; i < POOL_MAX; i++)
-            if (p->slot[i] != NULL)
+            if (p->slot[i] != NULL) {
                 p->slot[i]->rr_current = 0;
+                if (node_takes_new(p->slot[i]))
+                    p->rr_eligible |= 1ULL << i;
+            }
         p->rr_version = p->version;
     }
-    uint64_t eligible = 0;
-    for (unsigned i = 0; i < POOL_MAX; i++)
-        if (p->slot[i] != NULL && node_takes_new(p->slot[i]))
-            eligible |= 1ULL << i;
-    eligible &= ~exclude;
+    uint64_t eligible = p->rr_eligible & ~exclude;
     if (eligible == 0)
         return NULL;
 

@@ -57,11 +57,7 @@ void lb_cleanup(struct lb *lb)
     if (lb->listen_fd >= 0)
         close(lb->listen_fd);
     lb->listen_fd = -1;
-    while (lb->free_bufs) {
-        void *b = lb->free_bufs;
-        memcpy(&lb->free_bufs, b, sizeof(void *));
-        free(b);
-    }
+    proxy_cleanup(lb);
 }
 
 int lb_node_add(struct lb *lb, const char *name, const char *addr, unsigned weight,

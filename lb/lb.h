@@ -18,7 +18,8 @@
 #include "pool.h"
 #include "trace.h"
 
-#define LB_COOKIES_MAX TRACE_COOKIES_MAX
+#define LB_COOKIES_MAX      TRACE_COOKIES_MAX
+#define LB_FREE_PARSERS_MAX 256
 
 struct lb_config {
     const char *listen;
@@ -70,9 +71,11 @@ struct lb {
     struct httpd *admin;
     struct health *health;
     bool draining;
-    /* free lists: buffers and idle structs are reused, not reallocated per request */
+    /* free lists: buffers and request parsers are reused, not reallocated per request */
     void *free_bufs;
     size_t n_free_bufs;
+    struct http_parser *free_parsers[LB_FREE_PARSERS_MAX];
+    size_t n_free_parsers;
 };
 
 int lb_init(struct lb *lb, struct ev_loop *loop, const struct lb_config *cfg, struct errbuf *err);
@@ -91,6 +94,8 @@ void lb_node_set_state(struct lb *lb, struct lb_node *n, enum node_state s, cons
 /* Seconds since the Unix epoch (event times) and the loop's monotonic-ish now. */
 double lb_now(const struct lb *lb);
 
+/* Free what the free lists hold (at exit, after every connection is closed). */
+void proxy_cleanup(struct lb *lb);
 /* Close every connection of a node (stop, remove). */
 void proxy_cut_node(struct lb *lb, struct lb_node *n);
 /* Release a node's idle backend connections. */

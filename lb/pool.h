@@ -73,6 +73,7 @@ struct pool {
     /* balance_rr's cursor (with each node's rr_current): the version its counters belong
      * to, and the slot after the last pick, where ties start (cyclically) */
     uint64_t rr_version;
+    uint64_t rr_eligible; /* slots that took new clients at rr_version */
     unsigned rr_next;
 };
 

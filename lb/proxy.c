@@ -29,8 +29,19 @@
 #include "lb.h"
 #include "ticks.h"
 
-#define BUF_SIZE      16384
-#define FREE_BUFS_MAX 256
+#define BUF_SIZE         16384
+#define FREE_BUFS_MAX    256
+#define PARSER_BODY_KEEP 65536 /* a parser whose body buffer grew past this is not kept */
+
+/* A connection's one timer, moved lazily (libev's documented pattern for timeouts that keep
+ * moving): pushing the deadline later is a store, and the timer, when it fires early, re-arms
+ * itself for the deadline. Only a deadline earlier than the armed one touches libev's heap,
+ * so a keep-alive request costs no timer operation at all. */
+struct deadline {
+    ev_timer t;
+    double armed; /* when t fires, while it is active */
+    double at;    /* the deadline (loop time); 0: none */
+};
 
 /* Response headers lb looks at. */
 enum {
@@ -42,7 +53,7 @@ struct bconn {
     struct lb_node *node; /* borrowed */
     int fd;
     ev_io r, w;
-    ev_timer t;
+    struct deadline dl;      /* connect, answer, or idle in the pool */
     struct cconn *c;         /* the client being answered; NULL when idle */
     struct bconn *next_idle; /* in node->idle_head */
     bool connected;
@@ -78,8 +89,8 @@ enum cstate {
 struct cconn {
     struct lb *lb;
     int fd;
-    ev_io r, w;
-    ev_timer t;
+    ev_io r, w; /* r stays armed while a request is in flight: see cconn_read_cb */
+    struct deadline dl;
     enum cstate state;
     uint64_t aff_key;
     char peer[48];
@@ -93,6 +104,7 @@ struct cconn {
     unsigned attempts;
     enum pick_reason why;
     bool close_after;
+    bool client_eof;      /* the client shut its side while its request was in flight */
     bool responded_bytes; /* some answer bytes reached the client */
     size_t bytes_out;
     double t_start, t_connect, t_first;
@@ -101,7 +113,7 @@ struct cconn {
     double cookie_issued;        /* the lb cookie's first issue time (PICK_COOKIE) */
     char ticket[32];             /* X-Farm-Ticket of the answer, for the access log */
     bool continue_sent;          /* we said "100 Continue" for this request */
-    char tried_names[128];
+    char tried_names[128]; /* only with an access log */
     /* an lb-made answer */
     const char *err_msg;
     size_t err_len, err_sent;
@@ -145,9 +157,93 @@ static void buf_put(struct lb *lb, char *b)
     lb->n_free_bufs++;
 }
 
+/* Parsers are kept between requests only in the state http_parser_next leaves them in: no
+ * message begun, no error, the last message keep-alive. Then they need no new init. */
+static struct http_parser *parser_get(struct lb *lb)
+{
+    if (lb->n_free_parsers)
+        return lb->free_parsers[--lb->n_free_parsers];
+    struct http_parser *p = malloc(sizeof *p);
+    if (p == NULL)
+        return NULL;
+    struct http_limits lim = {.max_header_bytes = lb->cfg.max_header_bytes,
+                              .max_body_bytes = lb->cfg.max_body_bytes};
+    http_parser_init(p, &lim);
+    return p;
+}
+
+static void parser_put(struct lb *lb, struct http_parser *p)
+{
+    if (p == NULL)
+        return;
+    bool clean = !p->started && p->error_status == 0 &&
+                 llhttp_get_errno(&p->llhttp) == HPE_OK && p->req.body.cap <= PARSER_BODY_KEEP;
+    if (clean && lb->n_free_parsers < LB_FREE_PARSERS_MAX) {
+        lb->free_parsers[lb->n_free_parsers++] = p;
+        return;
+    }
+    http_parser_cleanup(p);
+    free(p);
+}
+
+void proxy_cleanup(struct lb *lb)
+{
+    while (lb->free_bufs) {
+        void *b = lb->free_bufs;
+        memcpy(&lb->free_bufs, b, sizeof(void *));
+        free(b);
+    }
+    lb->n_free_bufs = 0;
+    while (lb->n_free_parsers) {
+        struct http_parser *p = lb->free_parsers[--lb->n_free_parsers];
+        http_parser_cleanup(p);
+        free(p);
+    }
+}
+
 double lb_now(const struct lb *lb)
 {
     return ev_now(lb->loop);
+}
+
+/* ---- deadlines -------------------------------------------------------------------------- */
+
+/* The deadline is now + after (after <= 0: none). */
+static void deadline_set(struct ev_loop *loop, struct deadline *d, double after)
+{
+    if (after <= 0) {
+        d->at = 0;
+        return;
+    }
+    d->at = ev_now(loop) + after;
+    if (ev_is_active(&d->t) && d->armed <= d->at)
+        return; /* it fires first and re-arms itself */
+    ev_timer_stop(loop, &d->t);
+    ev_timer_set(&d->t, after, 0);
+    ev_timer_start(loop, &d->t);
+    d->armed = d->at;
+}
+
+/* In the timer's callback: has the deadline passed? If not, the timer is armed for it. */
+static bool deadline_passed(struct ev_loop *loop, struct deadline *d)
+{
+    if (d->at == 0)
+        return false;
+    double left = d->at - ev_now(loop);
+    if (left > 0) {
+        ev_timer_set(&d->t, left, 0);
+        ev_timer_start(loop, &d->t);
+        d->armed = d->at;
+        return false;
+    }
+    d->at = 0;
+    return true;
+}
+
+static void deadline_stop(struct ev_loop *loop, struct deadline *d)
+{
+    d->at = 0;
+    ev_timer_stop(loop, &d->t);
 }
 
 /* ---- lb-made answers -------------------------------------------------------------------- */
@@ -227,7 +323,7 @@ static void bconn_close(struct bconn *b)
     struct lb *lb = b->lb;
     ev_io_stop(lb->loop, &b->r);
     ev_io_stop(lb->loop, &b->w);
-    ev_timer_stop(lb->loop, &b->t);
+    deadline_stop(lb->loop, &b->dl);
     if (b->fd >= 0)
         close(b->fd);
     buf_put(lb, b->buf);
@@ -248,33 +344,12 @@ static void idle_unlink(struct bconn *b)
     b->next_idle = NULL;
 }
 
-static void bconn_idle_read_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    /* An idle connection that becomes readable was closed (or misbehaves): drop it. */
-    struct bconn *b = w->data;
-    idle_unlink(b);
-    bconn_close(b);
-}
-
-static void bconn_idle_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    struct bconn *b = w->data;
-    idle_unlink(b);
-    bconn_close(b);
-}
-
 /* The response is complete: keep the connection for the next request, or close it. */
 static void bconn_release(struct bconn *b)
 {
     struct lb *lb = b->lb;
     b->c = NULL;
-    ev_io_stop(lb->loop, &b->r);
     ev_io_stop(lb->loop, &b->w);
-    ev_timer_stop(lb->loop, &b->t);
     buf_put(lb, b->buf);
     b->buf = NULL;
     if (!b->keep_alive || b->eof || !node_serves_existing(b->node) || lb->draining) {
@@ -284,11 +359,10 @@ static void bconn_release(struct bconn *b)
     b->next_idle = b->node->idle_head;
     b->node->idle_head = b;
     b->node->stats.idle++;
-    ev_set_cb(&b->r, bconn_idle_read_cb);
+    /* Idle: reading stays armed (a readable idle connection was closed by the node, and
+     * bconn_read_cb drops it), the deadline becomes the idle timeout. */
     ev_io_start(lb->loop, &b->r);
-    ev_set_cb(&b->t, bconn_idle_timer_cb);
-    ev_timer_set(&b->t, lb->cfg.timeout_idle, 0);
-    ev_timer_start(lb->loop, &b->t);
+    deadline_set(lb->loop, &b->dl, lb->cfg.timeout_idle);
 }
 
 void proxy_drop_idle(struct lb *lb, struct lb_node *n)
@@ -429,8 +503,8 @@ static struct bconn *bconn_new(struct lb *lb, struct lb_node *n)
     setsockopt(b->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ev_io_init(&b->r, bconn_read_cb, b->fd, EV_READ);
     ev_io_init(&b->w, bconn_write_cb, b->fd, EV_WRITE);
-    ev_init(&b->t, bconn_timer_cb);
-    b->r.data = b->w.data = b->t.data = b;
+    ev_init(&b->dl.t, bconn_timer_cb);
+    b->r.data = b->w.data = b->dl.t.data = b;
     lb->stats.open_backends++;
     n->stats.connections++;
     int rc = connect(b->fd, (struct sockaddr *)&n->addr, n->addr_len);
@@ -449,11 +523,8 @@ static struct bconn *bconn_new(struct lb *lb, struct lb_node *n)
 
 static void cconn_release_buffers(struct cconn *c)
 {
-    if (c->hp) {
-        http_parser_cleanup(c->hp);
-        free(c->hp);
-        c->hp = NULL;
-    }
+    parser_put(c->lb, c->hp);
+    c->hp = NULL;
     if (c->in_cap == BUF_SIZE)
         buf_put(c->lb, c->in);
     else
@@ -483,7 +554,7 @@ static void cconn_close(struct cconn *c)
     struct lb *lb = c->lb;
     ev_io_stop(lb->loop, &c->r);
     ev_io_stop(lb->loop, &c->w);
-    ev_timer_stop(lb->loop, &c->t);
+    deadline_stop(lb->loop, &c->dl);
     cconn_detach_backend(c, true);
     if (c->fd >= 0)
         close(c->fd);
@@ -502,11 +573,7 @@ static void cconn_close(struct cconn *c)
 
 static void cconn_timer(struct cconn *c, double after)
 {
-    ev_timer_stop(c->lb->loop, &c->t);
-    if (after > 0) {
-        ev_timer_set(&c->t, after, 0);
-        ev_timer_start(c->lb->loop, &c->t);
-    }
+    deadline_set(c->lb->loop, &c->dl, after);
 }
 
 /* Answer with a canned response and close. */
@@ -652,7 +719,9 @@ static void cconn_process(struct cconn *c)
     c->t_start = ev_now(lb->loop);
     c->t_connect = c->t_first = 0;
     lb->stats.requests++;
-    ev_io_stop(lb->loop, &c->r); /* the next request waits until this one is answered */
+    /* The next request waits until this one is answered (its bytes are only buffered); the
+     * node's deadline governs until the answer flows. */
+    cconn_timer(c, 0);
     dispatch(c);
 }
 
@@ -702,9 +771,11 @@ static struct lb_node *choose(struct cconn *c)
 
 static void note_tried(struct cconn *c, const struct lb_node *n)
 {
+    c->tried |= 1ull << n->id;
+    if (c->lb->access == NULL)
+        return;
     size_t len = strlen(c->tried_names);
     snprintf(c->tried_names + len, sizeof c->tried_names - len, "%s%s", len ? "," : "", n->name);
-    c->tried |= 1ull << n->id;
 }
 
 /* Passive detection: count a failure against a node; mark it down past the limit. */
@@ -739,11 +810,7 @@ static void dispatch(struct cconn *c)
     c->state = C_BACKEND;
     struct bconn *b = n->idle_head;
     if (b) {
-        idle_unlink(b);
-        ev_io_stop(lb->loop, &b->r);
-        ev_timer_stop(lb->loop, &b->t);
-        ev_set_cb(&b->r, bconn_read_cb);
-        ev_set_cb(&b->t, bconn_timer_cb);
+        idle_unlink(b); /* its read watcher stays armed: a close shows as an EOF */
         b->reused = true;
     } else {
         b = bconn_new(lb, n);
@@ -774,11 +841,12 @@ static void send_request(struct cconn *c)
 {
     struct lb *lb = c->lb;
     struct bconn *b = c->b;
-    ev_io_start(lb->loop, &b->w);
-    ev_timer_set(&b->t, b->connected ? lb->cfg.timeout_server : lb->cfg.timeout_connect, 0);
-    ev_timer_start(lb->loop, &b->t);
+    deadline_set(lb->loop, &b->dl,
+                 b->connected ? lb->cfg.timeout_server : lb->cfg.timeout_connect);
     if (b->connected)
-        bconn_write_cb(lb->loop, &b->w, EV_WRITE);
+        bconn_write_cb(lb->loop, &b->w, EV_WRITE); /* arms the write watcher if it must wait */
+    else
+        ev_io_start(lb->loop, &b->w);
 }
 
 /* A failure on the backend before any answer byte reached the client. */
@@ -816,6 +884,25 @@ static void backend_failed(struct cconn *c, bool connect_failed, bool timeout)
     dispatch(c);
 }
 
+/* Send the request from byte `off` of what goes out, leaving [skip_start, skip_end) out. */
+static ssize_t send_skipping(const struct cconn *c, int fd, size_t off)
+{
+    struct iovec iov[2];
+    int n_iov = 0;
+    if (off < c->skip_start) {
+        iov[n_iov].iov_base = c->in + off;
+        iov[n_iov++].iov_len = c->skip_start - off;
+        iov[n_iov].iov_base = c->in + c->skip_end;
+        iov[n_iov++].iov_len = c->req_end - c->skip_end;
+    } else {
+        size_t at = off + (c->skip_end - c->skip_start);
+        iov[n_iov].iov_base = c->in + at;
+        iov[n_iov++].iov_len = c->req_end - at;
+    }
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
+    return sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
 static void bconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
@@ -835,9 +922,7 @@ static void bconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         }
         b->connected = true;
         c->t_connect = ev_now(loop);
-        ev_timer_stop(loop, &b->t);
-        ev_timer_set(&b->t, c->lb->cfg.timeout_server, 0);
-        ev_timer_start(loop, &b->t);
+        deadline_set(loop, &b->dl, c->lb->cfg.timeout_server);
         b->node->check_fail = 0;
     } else if (c->t_connect == 0) {
         c->t_connect = ev_now(loop);
@@ -846,23 +931,14 @@ static void bconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
      * concerns the client's connection, and the node's stays alive for the next request. */
     size_t total = c->req_end - (c->skip_end - c->skip_start);
     while (b->off < total) {
-        struct iovec iov[2];
-        int n_iov = 0;
-        if (b->off < c->skip_start) {
-            iov[n_iov].iov_base = c->in + b->off;
-            iov[n_iov++].iov_len = c->skip_start - b->off;
-            iov[n_iov].iov_base = c->in + c->skip_end;
-            iov[n_iov++].iov_len = c->req_end - c->skip_end;
-        } else {
-            size_t at = b->off + (c->skip_end - c->skip_start);
-            iov[n_iov].iov_base = c->in + at;
-            iov[n_iov++].iov_len = c->req_end - at;
-        }
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
-        ssize_t n = sendmsg(b->fd, &msg, MSG_NOSIGNAL);
+        ssize_t n = c->skip_end == c->skip_start
+                        ? send(b->fd, c->in + b->off, total - b->off, MSG_NOSIGNAL)
+                        : send_skipping(c, b->fd, b->off);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
+            if (errno == EAGAIN || errno == EINTR) {
+                ev_io_start(loop, &b->w);
                 return;
+            }
             backend_failed(c, false, false);
             return;
         }
@@ -883,23 +959,43 @@ static bool contains(const char *s, size_t n, const char *needle)
     return false;
 }
 
+/* A NUL-terminated copy of a span of the answer (truncated to fit), or NULL when empty. */
+static const char *span_copy(char *dst, size_t cap, const char *base, struct http_span span)
+{
+    if (span.len == 0)
+        return NULL;
+    size_t n = span.len < cap - 1 ? span.len : cap - 1;
+    memcpy(dst, base + span.off, n);
+    dst[n] = '\0';
+    return dst;
+}
+
 /* Tell the trace what this answer says about the request's sessions. */
 static void observe(struct cconn *c)
 {
     struct lb *lb = c->lb;
     struct bconn *b = c->b;
+    /* Nothing to tell: no traced cookie either way, no X-Farm-* headers (the common case of a
+     * proxy in front of anything but sim-node with tracing off). */
+    size_t clen = 0;
+    const char *cookie = http_header_get(&c->hp->req, c->in, "Cookie", &clen);
+    if (cookie == NULL && b->n_set_cookie == 0 && b->farm_ticket.len == 0 &&
+        b->farm_session.len == 0 && b->farm_key.len == 0 && b->farm_user.len == 0) {
+        c->ticket[0] = '\0';
+        return;
+    }
     struct trace_obs o;
     memset(&o, 0, sizeof o);
     char loc[512], ticket[32], session[32], key[64], user[64];
-#define COPY(dst, span)                                                                            \
-    ((span).len ? (snprintf(dst, sizeof dst, "%.*s", (int)(span).len, b->buf + (span).off), dst)   \
-                : NULL)
+#define COPY(dst, span) span_copy(dst, sizeof dst, b->buf, span)
     o.now = ev_time();
     o.node = b->node->name;
     o.status = b->status;
     o.location = COPY(loc, b->location);
     o.farm_ticket = COPY(ticket, b->farm_ticket);
-    snprintf(c->ticket, sizeof c->ticket, "%s", o.farm_ticket ? o.farm_ticket : "");
+    span_copy(c->ticket, sizeof c->ticket, b->buf, b->farm_ticket);
+    if (o.farm_ticket == NULL)
+        c->ticket[0] = '\0';
     /* An answer that sets a new forms ticket (a login) reports on that new ticket, not on
      * the one the request carried: do not count it as a check of the old one. */
     for (size_t i = 0; i < b->n_set_cookie; i++) {
@@ -915,8 +1011,6 @@ static void observe(struct cconn *c)
 #undef COPY
     if (o.node_key)
         snprintf(b->node->key_fp, sizeof b->node->key_fp, "%s", o.node_key);
-    size_t clen;
-    const char *cookie = http_header_get(&c->hp->req, c->in, "Cookie", &clen);
     for (size_t i = 0; i < lb->cfg.n_session_cookies; i++) {
         const char *name = lb->cfg.session_cookies[i];
         size_t nlen = strlen(name);
@@ -1003,7 +1097,9 @@ static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     struct bconn *b = w->data;
     struct cconn *c = b->c;
     if (c == NULL) {
-        ev_io_stop(loop, w);
+        /* An idle connection that becomes readable was closed (or misbehaves): drop it. */
+        idle_unlink(b);
+        bconn_close(b);
         return;
     }
     if (b->len == BUF_SIZE) {
@@ -1082,7 +1178,7 @@ static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (!b->head_done)
         return; /* keep accumulating the head */
     if (!had_head) {
-        ev_timer_stop(loop, &b->t);
+        deadline_set(loop, &b->dl, 0); /* the answer flows: the client's pace rules now */
         observe(c);
         int cls = b->status / 100;
         b->node->stats.responses[cls >= 1 && cls <= 5 ? cls : 0]++;
@@ -1093,7 +1189,6 @@ static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             b->node->check_fail = 0;
         inject_headers(c);
     }
-    ev_io_stop(loop, w);
     relay(c);
 }
 
@@ -1107,7 +1202,10 @@ static void relay(struct cconn *c)
         ssize_t n = send(c->fd, b->buf + b->off, b->len - b->off, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) {
+                /* Backpressure: read the node again only when the client took this. */
+                ev_io_stop(lb->loop, &b->r);
                 ev_io_start(lb->loop, &c->w);
+                cconn_timer(c, lb->cfg.timeout_idle);
                 return;
             }
             cconn_close(c);
@@ -1125,8 +1223,8 @@ static void relay(struct cconn *c)
             return;
         }
         ev_io_start(lb->loop, &b->r); /* more answer to come */
-        ev_timer_set(&b->t, lb->cfg.timeout_server, 0);
-        ev_timer_start(lb->loop, &b->t);
+        deadline_set(lb->loop, &b->dl, lb->cfg.timeout_server);
+        cconn_timer(c, 0);
         return;
     }
     /* The answer is complete. */
@@ -1179,46 +1277,61 @@ static void cconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         relay(c);
 }
 
+/* The client's read watcher stays armed while its request is with a node (stopping and
+ * restarting it would cost an epoll_ctl per request): bytes that arrive meanwhile, the next
+ * pipelined requests, are only buffered, and reading stops when the buffer is full. */
 static void cconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct cconn *c = w->data;
     struct lb *lb = c->lb;
+    bool in_flight = c->state == C_BACKEND || c->state == C_RELAY;
     if (c->in == NULL) {
         c->in = buf_get(lb);
         c->in_cap = BUF_SIZE;
-        c->hp = malloc(sizeof *c->hp);
+        c->hp = parser_get(lb);
         if (c->in == NULL || c->hp == NULL) {
-            free(c->hp);
-            c->hp = NULL;
             cconn_close(c);
             return;
         }
-        struct http_limits lim = {.max_header_bytes = lb->cfg.max_header_bytes,
-                                  .max_body_bytes = lb->cfg.max_body_bytes};
-        http_parser_init(c->hp, &lim);
+    }
+    if (in_flight && c->in_len == c->in_cap) {
+        ev_io_stop(loop, w); /* cconn_wait_request reads again after the answer */
+        return;
     }
     ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
+        if (errno != EAGAIN && errno != EINTR) {
+            cconn_close(c);
             return;
-        cconn_close(c);
+        }
+        if (c->in_len == 0)
+            cconn_release_buffers(c); /* a read ahead of the data: hold nothing while idle */
+        if (!in_flight)
+            ev_io_start(loop, w); /* after accept_cb's first try, the watcher's first start */
         return;
     }
     if (n == 0) {
+        if (in_flight) {
+            /* A half-close after the request: answer it, then close. */
+            c->client_eof = c->close_after = true;
+            ev_io_stop(loop, w);
+            return;
+        }
         cconn_close(c);
         return;
     }
     c->in_len += (size_t)n;
-    cconn_process(c);
+    if (!in_flight)
+        cconn_process(c);
 }
 
 static void cconn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct cconn *c = w->data;
+    if (!deadline_passed(loop, &c->dl))
+        return;
     switch (c->state) {
     case C_IDLE:
         cconn_close(c);
@@ -1234,11 +1347,13 @@ static void cconn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void bconn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct bconn *b = w->data;
+    if (!deadline_passed(loop, &b->dl))
+        return;
     struct cconn *c = b->c;
     if (c == NULL) {
+        idle_unlink(b); /* idle too long in the pool */
         bconn_close(b);
         return;
     }
@@ -1295,23 +1410,31 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         c->lb = lb;
         c->fd = fd;
         c->aff_key = balance_affinity_key(lb->cfg.affinity, &peer);
-        char host[INET6_ADDRSTRLEN] = "?";
-        if (peer.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, host, sizeof host);
-        else
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, host, sizeof host);
-        snprintf(c->peer, sizeof c->peer, "%s", host);
+        if (lb->access) { /* the client's address in text is for the access log only */
+            strcpy(c->peer, "?");
+            if (peer.ss_family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, c->peer,
+                          sizeof c->peer);
+            else
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, c->peer,
+                          sizeof c->peer);
+        }
         ev_io_init(&c->r, cconn_read_cb, fd, EV_READ);
         ev_io_init(&c->w, cconn_write_cb, fd, EV_WRITE);
-        ev_init(&c->t, cconn_timer_cb);
-        c->r.data = c->w.data = c->t.data = c;
+        ev_init(&c->dl.t, cconn_timer_cb);
+        c->r.data = c->w.data = c->dl.t.data = c;
         c->next = lb->clients;
         if (lb->clients)
             lb->clients->prev = c;
         lb->clients = c;
         lb->stats.connections++;
         lb->stats.open_clients++;
-        cconn_wait_request(c);
+        /* Read at once: on loopback and busy links the request is usually there already,
+         * and a connection that carries one request with "Connection: close" then never
+         * needs its read watcher (nor the epoll_ctl that arming it costs). */
+        c->state = C_IDLE;
+        cconn_timer(c, lb->cfg.timeout_idle);
+        cconn_read_cb(loop, &c->r, EV_READ);
     }
 }
 

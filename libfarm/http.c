@@ -259,9 +259,8 @@ const char *http_cookie(const char *value, size_t len, const char *name, size_t 
     while (i < len) {
         while (i < len && (value[i] == ' ' || value[i] == ';'))
             i++;
-        size_t end = i;
-        while (end < len && value[end] != ';')
-            end++;
+        const char *semi = memchr(value + i, ';', len - i);
+        size_t end = semi ? (size_t)(semi - value) : len;
         if (end - i > nlen && memcmp(value + i, name, nlen) == 0 && value[i + nlen] == '=') {
             *out_len = end - i - nlen - 1;
             return value + i + nlen + 1;
