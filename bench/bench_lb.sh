@@ -13,10 +13,9 @@
 # Exit status: 0 every target met, 1 a target missed or a check failed, 2 usage or missing
 # tools. Environment: BUILD (default build) is the CMake build directory holding bin/lb.
 set -euo pipefail
-
-usage() {
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
-}
+bench_name=bench_lb
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 duration=5
 rounds=3
@@ -43,59 +42,23 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD:-build}
-case "$build" in /*) ;; *) build="$root/$build" ;; esac
 lb_bin="$build/bin/lb"
 sim_node="$build/bin/sim-node"
 farmctl="$build/bin/farmctl"
 
-say() { echo "bench_lb: $*" >&2; }
-die() { say "$*"; exit 1; }
-
 # --- what we need -----------------------------------------------------------------------
-missing=()
-for tool in wrk nginx haproxy taskset curl jq python3; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "missing: ${missing[*]} — scripts/install-deps.sh --bench installs wrk, nginx and haproxy"
-  exit 2
-fi
+need_tools "wrk, nginx and haproxy" wrk nginx haproxy taskset curl jq python3
 bins=("$lb_bin")
 [ $with_sim = 0 ] || bins+=("$sim_node" "$farmctl")
-for bin in "${bins[@]}"; do
-  [ -x "$bin" ] || { say "$bin not built: run make (or cmake --build $build)"; exit 2; }
-done
-if [ "$(nproc)" -lt 2 ] || ! taskset -c 0 true 2>/dev/null || ! taskset -c 1 true 2>/dev/null; then
-  say "needs CPUs 0 and 1 (proxy on 0, wrk and backends on 1); this process may use: $(taskset -pc $$ | sed 's/.*: //')"
-  exit 2
-fi
+need_built "${bins[@]}"
+need_cpus "proxy on 0, wrk and backends on 1"
 # 1,000 idle connections plus the runs' sockets, on both sides.
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 4096 ]; then
   ulimit -n 4096 2>/dev/null || { say "needs 4096 open files (ulimit -n); the hard limit is $(ulimit -Hn)"; exit 2; }
 fi
 clk_tck=$(getconf CLK_TCK)
 
-# --- cleanup: every child goes, whatever happens ----------------------------------------
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-lb.XXXXXX")
-pids=()   # servers, stopped with SIGTERM
-drains=() # readers of their stderr, which end with them
-hold_pid=""
-# shellcheck disable=SC2317 # called through the trap
-cleanup() {
-  local pid
-  for pid in "$hold_pid" "${pids[@]}"; do
-    if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; fi
-  done
-  for pid in "$hold_pid" "${pids[@]}" "${drains[@]}"; do
-    if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || true; fi
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmp lb
 
 # --- starting servers -------------------------------------------------------------------
 # Ports for the servers that print no ready line (nginx, HAProxy): chosen below the kernel's
@@ -119,71 +82,11 @@ print(" ".join(map(str, ports)))
 EOF
 }
 
-# Start a program that prints `event=ready` lines on stderr; wait for COUNT of them (no
-# sleeping), then keep draining its stderr into $tmp/NAME.log. Sets started_pid.
-started_pid=""
-start_ready() { # NAME CPU COUNT CMD...
-  local name=$1 cpu=$2 count=$3 fd line seen=0
-  shift 3
-  mkfifo "$tmp/$name.fifo"
-  taskset -c "$cpu" "$@" 2>"$tmp/$name.fifo" >/dev/null &
-  started_pid=$!
-  pids+=("$started_pid")
-  exec {fd}<"$tmp/$name.fifo"
-  while [ $seen -lt "$count" ] && IFS= read -r -t 10 -u "$fd" line; do
-    printf '%s\n' "$line" >>"$tmp/$name.log"
-    case "$line" in *event=ready*) seen=$((seen + 1)) ;; esac
-  done
-  [ $seen -ge "$count" ] || die "$name did not become ready: $(cat "$tmp/$name.log" 2>/dev/null)"
-  cat <&"$fd" >>"$tmp/$name.log" &
-  drains+=($!)
-  exec {fd}<&-
-}
-
-ready_addr() { # NAME [ROLE] -> the listen= address of its ready line (of that role)
-  grep "event=ready${2:+ role=$2}" "$tmp/$1.log" | head -1 | sed -n 's/.* listen=\([^ ]*\).*/\1/p'
-}
-
-# Start a program that prints no ready line, then poll URL until it answers 200 or the
-# program exits. Sets started_pid.
-start_polled() { # NAME CPU URL CMD...
-  local name=$1 cpu=$2 url=$3 pid
-  shift 3
-  taskset -c "$cpu" "$@" >/dev/null 2>>"$tmp/$name.stderr" &
-  pid=$!
-  pids+=("$pid")
-  for _ in $(seq 1 400); do
-    if [ "$(curl -s --max-time 1 -o /dev/null -w '%{http_code}' "$url")" = 200 ]; then
-      started_pid=$pid
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.025
-  done
-  die "$name did not start: $(cat "$tmp/$name.stderr" 2>/dev/null; tail -3 "$tmp/$name-error.log" 2>/dev/null)"
-}
-
-# nginx in the foreground as one process, everything it writes under $tmp: safe as any user.
 # keepalive_requests is raised everywhere: nginx's default of 1000 would close a busy
 # keep-alive connection every 1000 requests, which neither lb nor HAProxy does.
 nginx_head() { # NAME
-  cat <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $tmp/$1.pid;
-error_log $tmp/$1-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $tmp/$1-body;
-    proxy_temp_path $tmp/$1-proxy;
-    fastcgi_temp_path $tmp/$1-fastcgi;
-    uwsgi_temp_path $tmp/$1-uwsgi;
-    scgi_temp_path $tmp/$1-scgi;
-    default_type text/plain;
-    keepalive_requests 1000000;
-EOF
+  nginx_conf_head "$1" 4096
+  echo "    keepalive_requests 1000000;"
 }
 
 # A backend: `return 200 "ok"`, and its request counter (stub_status) to check the spread.
@@ -304,8 +207,7 @@ if [ $with_sim = 1 ]; then
     sim_pid+=("$started_pid")
   done
   # A real ticket, valid on every node (they share the key): the nodes do the full check.
-  ticket=$(curl -sS --max-time 5 -D - -o /dev/null "http://${sim_addr[0]}/login?user=bench" |
-    tr -d '\r' | sed -n 's/^Set-Cookie: \.ASPXAUTH=\([^;]*\);.*/\1/Ip')
+  ticket=$(sim_login "${sim_addr[0]}")
   [ -n "$ticket" ] || die "GET /login on sim-node gave no .ASPXAUTH cookie"
   hdr_cookie_sim="Cookie: .ASPXAUTH=$ticket; ASP.NET_SessionId=$session_id"
   for a in "${sim_addr[@]}"; do
@@ -448,11 +350,11 @@ run_one() { # ROUND MODE TARGET
   after=$(backend_counts "$mode")
 
   local rps requests p99 non2xx errors
-  rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$out")
-  requests=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' "$out")
-  p99=$(sed -n 's/^ *99% *\([0-9.]*[a-z]*\).*/\1/p' "$out")
-  non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$out")
-  errors=$(sed -n 's/^ *Socket errors: *//p' "$out")
+  rps=$(wrk_field "$out" rps)
+  requests=$(wrk_field "$out" requests)
+  p99=$(wrk_field "$out" p99)
+  non2xx=$(wrk_field "$out" non2xx)
+  errors=$(wrk_field "$out" socket_errors)
   if [ -z "$rps" ] || [ -z "$requests" ] || [ -z "$p99" ]; then
     die "wrk against $mode/$target: unexpected output: $(cat "$out")"
   fi
@@ -578,12 +480,13 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 declare -A rss_before rss_after
 idle_rss() { # TARGET ADDRESS
-  local target=$1 addr=$2 pid=${pid_of[$1]} fd line
+  local target=$1 addr=$2 pid=${pid_of[$1]} fd line hold_pid
   rss_before[$target]=$(rss_kib "$pid")
   rm -f "$tmp/hold.fifo"
   mkfifo "$tmp/hold.fifo"
   taskset -c 1 python3 "$tmp/hold.py" "$addr" "$idle_conns" >"$tmp/hold.fifo" 2>"$tmp/hold-$target.err" &
   hold_pid=$!
+  pids+=("$hold_pid") # stopped on exit too, until it is stopped below
   exec {fd}<"$tmp/hold.fifo"
   IFS= read -r -t 120 -u "$fd" line || line=""
   exec {fd}<&-
@@ -591,7 +494,7 @@ idle_rss() { # TARGET ADDRESS
   rss_after[$target]=$(rss_kib "$pid")
   kill -TERM "$hold_pid" 2>/dev/null || true
   wait "$hold_pid" 2>/dev/null || true
-  hold_pid=""
+  unset 'pids[-1]'
   say "$target: VmRSS ${rss_before[$target]} KiB, with $idle_conns idle connections ${rss_after[$target]} KiB"
 }
 idle_rss lb "$(ready_addr lb proxy)"

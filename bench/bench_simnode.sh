@@ -11,10 +11,9 @@
 # Exit status: 0 pass, 1 ratio below 0.5 or a check failed, 2 usage or missing tools.
 # Environment: BUILD (default build) is the CMake build directory holding bin/sim-node.
 set -euo pipefail
-
-usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
-}
+bench_name=bench_simnode
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 duration=5
 rounds=3
@@ -33,79 +32,24 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD:-build}
-case "$build" in /*) ;; *) build="$root/$build" ;; esac
 sim_node="$build/bin/sim-node"
 farmctl="$build/bin/farmctl"
 
-say() { echo "bench_simnode: $*" >&2; }
-die() { say "$*"; exit 1; }
-
 # --- what we need -----------------------------------------------------------------------
-missing=()
-for tool in wrk nginx taskset curl jq; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "missing: ${missing[*]} — scripts/install-deps.sh --bench installs them"
-  exit 2
-fi
-for bin in "$sim_node" "$farmctl"; do
-  [ -x "$bin" ] || { say "$bin not built: run make (or cmake --build $build)"; exit 2; }
-done
-# One core for the server, another for wrk. nproc counts the CPUs we may run on.
-if [ "$(nproc)" -lt 2 ] || ! taskset -c 0 true 2>/dev/null || ! taskset -c 1 true 2>/dev/null; then
-  say "needs CPUs 0 and 1 (server on 0, wrk on 1); this process may use: $(taskset -pc $$ | sed 's/.*: //')"
-  exit 2
-fi
-
-# --- cleanup: every child goes, whatever happens ----------------------------------------
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-simnode.XXXXXX")
-sim_pid=""
-drain_pid=""
-nginx_pid=""
-# shellcheck disable=SC2317 # called through the trap
-cleanup() {
-  local pid
-  for pid in "$sim_pid" "$nginx_pid"; do
-    if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; fi
-  done
-  for pid in "$sim_pid" "$nginx_pid" "$drain_pid"; do
-    if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || true; fi
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+need_tools them wrk nginx taskset curl jq
+need_built "$sim_node" "$farmctl"
+need_cpus "server on 0, wrk on 1"
+bench_tmp simnode
 
 # --- sim-node on CPU 0 ------------------------------------------------------------------
 "$farmctl" key generate >"$tmp/web.config"
-mkfifo "$tmp/sim-node.stderr"
-taskset -c 0 "$sim_node" --name bench --listen 127.0.0.1:0 --machine-key "$tmp/web.config" \
-  2>"$tmp/sim-node.stderr" >/dev/null &
-sim_pid=$!
-exec {sim_fd}<"$tmp/sim-node.stderr"
-sim_addr=""
-while IFS= read -r -t 10 -u "$sim_fd" line; do
-  printf '%s\n' "$line" >>"$tmp/sim-node.log"
-  case "$line" in
-    *event=ready*)
-      sim_addr=$(printf '%s\n' "$line" | sed -n 's/.* listen=\([^ ]*\).*/\1/p')
-      break
-      ;;
-  esac
-done
+start_ready sim-node 0 1 "$sim_node" --name bench --listen 127.0.0.1:0 \
+  --machine-key "$tmp/web.config"
+sim_addr=$(ready_addr sim-node)
 [ -n "$sim_addr" ] || die "sim-node did not become ready: $(cat "$tmp/sim-node.log" 2>/dev/null)"
-# Keep reading its stderr so that it can never block on a full pipe.
-cat <&"$sim_fd" >>"$tmp/sim-node.log" &
-drain_pid=$!
-exec {sim_fd}<&-
 
 # One login gives the ticket every benchmark request carries.
-cookie=$(curl -sS --max-time 5 -D - -o /dev/null "http://$sim_addr/login?user=bench" |
-  tr -d '\r' | sed -n 's/^Set-Cookie: \.ASPXAUTH=\([^;]*\);.*/\1/Ip')
+cookie=$(sim_login "$sim_addr")
 [ -n "$cookie" ] || die "GET /login on sim-node gave no .ASPXAUTH cookie"
 hdr_cookie="Cookie: .ASPXAUTH=$cookie"
 hdr_accept="Accept: application/json"
@@ -119,24 +63,10 @@ grep -qi '^X-Farm-Ticket: valid$' "$tmp/whoami.h" ||
   die "GET /whoami: $(grep -i '^X-Farm-Ticket:' "$tmp/whoami.h" || echo 'no X-Farm-Ticket'), want valid"
 
 # --- nginx on CPU 0 ---------------------------------------------------------------------
-# Foreground, one process, everything it writes under $tmp: safe as any user. No access
-# log: sim-node writes no line per request either, so neither side pays for one.
-nginx_conf() {
+# No access log: sim-node writes no line per request either, so neither side pays for one.
+nginx_conf() { # PORT
+  nginx_conf_head nginx 1024
   cat <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $tmp/nginx-body;
-    proxy_temp_path $tmp/nginx-proxy;
-    fastcgi_temp_path $tmp/nginx-fastcgi;
-    uwsgi_temp_path $tmp/nginx-uwsgi;
-    scgi_temp_path $tmp/nginx-scgi;
-    default_type text/plain;
     server {
         listen 127.0.0.1:$1;
         location / { return 200 "ok"; }
@@ -156,39 +86,29 @@ for _ in $(seq 1 20); do
   [ "$port" -gt 60000 ] && port=20000
   port_in_use "$port" && continue
   nginx_conf "$port" >"$tmp/nginx.conf"
-  taskset -c 0 nginx -p "$tmp" -e "$tmp/nginx-error.log" -c "$tmp/nginx.conf" \
-    >/dev/null 2>>"$tmp/nginx-stderr.log" &
-  nginx_pid=$!
-  # nginx prints no ready line: poll until it answers, or it exits (port taken after all).
-  for _ in $(seq 1 200); do
-    if curl -s --max-time 1 -o /dev/null "http://127.0.0.1:$port/"; then
-      nginx_addr="127.0.0.1:$port"
-      break 2
-    fi
-    kill -0 "$nginx_pid" 2>/dev/null || break
-    sleep 0.025
-  done
-  kill -TERM "$nginx_pid" 2>/dev/null || true
-  wait "$nginx_pid" 2>/dev/null || true
-  nginx_pid=""
+  # On another port when this one was taken after all.
+  if poll_start nginx 0 "http://127.0.0.1:$port/" \
+    nginx -p "$tmp" -e "$tmp/nginx-error.log" -c "$tmp/nginx.conf"; then
+    nginx_addr="127.0.0.1:$port"
+    break
+  fi
 done
-[ -n "$nginx_addr" ] || die "nginx did not start: $(cat "$tmp/nginx-stderr.log" 2>/dev/null; tail -3 "$tmp/nginx-error.log" 2>/dev/null)"
+[ -n "$nginx_addr" ] || die "$(not_started nginx)"
 [ "$(curl -s --max-time 2 "http://$nginx_addr/")" = ok ] || die "nginx did not answer 'ok'"
 
 # --- the runs ---------------------------------------------------------------------------
 # Both servers get the same request headers; nginx ignores them.
 run_wrk() { # NAME URL -> prints requests/s; fails on non-2xx answers or no requests at all
-  local name=$1 url=$2 out="$tmp/wrk-$1-$run.txt" rps non2xx
+  local name=$1 url=$2 out="$tmp/wrk-$1-$run.txt" rps non2xx errors
   taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" \
     -H "$hdr_cookie" -H "$hdr_accept" "$url" >"$out" 2>&1 ||
     die "wrk against $name failed: $(tail -3 "$out")"
-  rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$out")
-  non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$out")
+  rps=$(wrk_field "$out" rps)
+  non2xx=$(wrk_field "$out" non2xx)
+  errors=$(wrk_field "$out" socket_errors)
   [ -n "$rps" ] || die "wrk against $name: no Requests/sec in its output: $(cat "$out")"
   [ -z "$non2xx" ] || die "wrk against $name: $non2xx non-2xx answers"
-  if grep -q '^ *Socket errors:' "$out"; then
-    say "$name: $(grep '^ *Socket errors:' "$out" | sed 's/^ *//')"
-  fi
+  [ -z "$errors" ] || say "$name: Socket errors: $errors"
   awk -v r="$rps" 'BEGIN { if (r + 0 <= 0) exit 1 }' || die "wrk against $name: 0 requests/s"
   echo "$rps"
 }
