@@ -525,6 +525,59 @@ static void blame_text(const struct load_stats *st, int n, const int who[2], cha
             (len) += (size_t)snprintf((out) + (len), (cap) - (len), __VA_ARGS__);                  \
     } while (0)
 
+/* How the verdict words one kind of loss. */
+struct loss_words {
+    const char *what;  /* "sessions break" */
+    const char *thing; /* what a hop loses: "ticket" */
+    const char *event; /* one event: "logout"; "logouts" for more */
+    const char *stay;  /* how an event without a hop came about */
+};
+
+static const struct loss_words logout_words = {
+    .what = "sessions break",
+    .thing = "ticket",
+    .event = "logout",
+    .stay = "while the user stayed on the same node",
+};
+static const struct loss_words cart_words = {
+    .what = "carts lost",
+    .thing = "cart",
+    .event = "lost cart",
+    .stay = "without a hop",
+};
+
+/* "sessions break at web3: 5 of 20 hops (25.0%) lost the ticket (mac-mismatch)", then the
+ * events without a hop, if any. When none was on a hop, says that first: the hops are not
+ * the cause. Returns the new length. */
+static size_t verdict_losses(char *out, size_t len, size_t cap, const struct loss_words *w,
+                             const char *where, uint64_t events, uint64_t on_hops, uint64_t hops,
+                             const char *whys)
+{
+    uint64_t in_place = events - on_hops;
+    if (on_hops == 0) {
+        if (hops > 0)
+            APPEND(out, len, cap, "%s %s, but none of the %llu hops lost the %s: ", w->what, where,
+                   (unsigned long long)hops, w->thing);
+        else
+            APPEND(out, len, cap, "%s %s, with no hop at all: ", w->what, where);
+        if (events == 1)
+            APPEND(out, len, cap, "the one %s (%s) came %s", w->event, whys, w->stay);
+        else if (events == 2)
+            APPEND(out, len, cap, "both %ss (%s) came %s", w->event, whys, w->stay);
+        else
+            APPEND(out, len, cap, "all %llu %ss (%s) came %s", (unsigned long long)events, w->event,
+                   whys, w->stay);
+        return len;
+    }
+    APPEND(out, len, cap, "%s %s: %llu of %llu hops (%.1f%%) lost the %s (%s)", w->what, where,
+           (unsigned long long)on_hops, (unsigned long long)hops, pct(on_hops, hops), w->thing,
+           whys);
+    if (in_place > 0)
+        APPEND(out, len, cap, ", and %llu more %s%s came %s", (unsigned long long)in_place,
+               w->event, in_place == 1 ? "" : "s", w->stay);
+    return len;
+}
+
 void load_verdict(const struct load_stats *st, unsigned users, char *out, size_t cap)
 {
     size_t len = 0;
@@ -545,12 +598,8 @@ void load_verdict(const struct load_stats *st, unsigned users, char *out, size_t
         int nb = load_blame(load_fail_ticket, st, who);
         blame_text(st, nb, who, where, sizeof where);
         farm_ticket_whys(st, whys, sizeof whys);
-        APPEND(out, len, cap, "sessions break %s: %llu of %llu hops (%.1f%%) lost the ticket (%s)",
-               where, (unsigned long long)st->lost_ticket_hops, (unsigned long long)st->hops,
-               pct(st->lost_ticket_hops, st->hops), whys);
-        if (st->logouts_in_place > 0)
-            APPEND(out, len, cap, ", %llu more without a hop",
-                   (unsigned long long)st->logouts_in_place);
+        len = verdict_losses(out, len, cap, &logout_words, where, st->logouts, st->lost_ticket_hops,
+                             st->hops, whys);
         APPEND(out, len, cap, "; %llu of %u users logged out",
                (unsigned long long)st->users_logged_out, users);
         if (nb == 1) {
@@ -579,12 +628,10 @@ void load_verdict(const struct load_stats *st, unsigned users, char *out, size_t
         int nb = load_blame(load_fail_cart, st, who);
         blame_text(st, nb, who, where, sizeof where);
         farm_cart_whys(st, whys, sizeof whys);
-        APPEND(out, len, cap, "%scarts lost %s: %llu of %llu hops (%.1f%%) (%s)", len ? "; " : "",
-               where, (unsigned long long)st->lost_cart_hops, (unsigned long long)st->hops,
-               pct(st->lost_cart_hops, st->hops), whys);
-        if (st->carts_in_place > 0)
-            APPEND(out, len, cap, ", %llu more without a hop",
-                   (unsigned long long)st->carts_in_place);
+        if (len > 0)
+            APPEND(out, len, cap, "; ");
+        len = verdict_losses(out, len, cap, &cart_words, where, st->lost_carts, st->lost_cart_hops,
+                             st->hops, whys);
         APPEND(out, len, cap, "; %llu of %u users lost their cart",
                (unsigned long long)st->users_lost_cart, users);
         uint64_t session_lost = 0;

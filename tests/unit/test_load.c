@@ -183,6 +183,74 @@ static void test_load_logout_event_and_login_again(void **state)
     assert_int_equal(st->logouts, 3);
     assert_int_equal(st->logouts_in_place, 1);
     assert_int_equal(st->lost_ticket_hops, 2);
+    /* The verdict counts the hops that lost the ticket, then the logout without a hop. No
+     * node is an end of all three failing pairs (web1-web3, web3-web2, web1-web2). */
+    char v[512];
+    load_verdict(st, 1, v, sizeof v);
+    assert_string_equal(v, "sessions break all over the farm: 2 of 4 hops (50.0%) lost the ticket "
+                           "(expired, mac-mismatch), and 1 more logout came while the user stayed "
+                           "on the same node; 1 of 1 users logged out");
+    load_stats_cleanup(st);
+    free(st);
+}
+
+/* Every logout while the user stayed on one node (tickets expiring on web1, say): the
+ * verdict says no hop lost the ticket, instead of "0 of 3 hops lost the ticket, 2 more
+ * without a hop". */
+static void test_load_verdict_logouts_without_a_hop(void **state)
+{
+    (void)state;
+    struct load_stats *st = calloc(1, sizeof *st);
+    load_stats_init(st);
+    struct load_user a, b;
+    load_user_init(&a, 1);
+    load_user_init(&b, 2);
+    observe(st, &a, answer(LOAD_STEP_LOGIN, 200, "web1", "valid", "new", -1));
+    observe(st, &a, answer(LOAD_STEP_WHOAMI, 200, "web2", "valid", "found", -1));
+    observe(st, &a, answer(LOAD_STEP_ADD, 200, "web1", "valid", "found", 1));
+    observe(st, &a, answer(LOAD_STEP_CART, 302, "web1", "expired", NULL, -1));
+    observe(st, &b, answer(LOAD_STEP_LOGIN, 200, "web2", "valid", "new", -1));
+    observe(st, &b, answer(LOAD_STEP_WHOAMI, 200, "web1", "valid", "found", -1));
+    observe(st, &b, answer(LOAD_STEP_ADD, 302, "web1", "expired", NULL, -1));
+    assert_int_equal(st->hops, 3);
+    assert_int_equal(st->lost_ticket_hops, 0);
+    assert_int_equal(st->logouts, 2);
+    assert_int_equal(st->logouts_in_place, 2);
+    char v[512];
+    load_verdict(st, 2, v, sizeof v);
+    assert_string_equal(v, "sessions break at web1, but none of the 3 hops lost the ticket: both "
+                           "logouts (expired) came while the user stayed on the same node; 2 of 2 "
+                           "users logged out; web1 rejected 1 of 2 tickets the other nodes issued, "
+                           "and the other nodes rejected 0 of 1 web1 issued");
+
+    /* One more, on web2: three now, and no one node is in every failing pair. */
+    struct load_user c;
+    load_user_init(&c, 3);
+    observe(st, &c, answer(LOAD_STEP_LOGIN, 200, "web2", "valid", "new", -1));
+    observe(st, &c, answer(LOAD_STEP_WHOAMI, 302, "web2", "expired", NULL, -1));
+    load_verdict(st, 3, v, sizeof v);
+    assert_string_equal(v, "sessions break all over the farm, but none of the 3 hops lost the "
+                           "ticket: all 3 logouts (expired) came while the user stayed on the "
+                           "same node; 3 of 3 users logged out");
+    load_stats_cleanup(st);
+    free(st);
+}
+
+/* A single node (or affinity): no hop at all, one logout. */
+static void test_load_verdict_one_logout_no_hops(void **state)
+{
+    (void)state;
+    struct load_stats *st = calloc(1, sizeof *st);
+    load_stats_init(st);
+    struct load_user u;
+    load_user_init(&u, 1);
+    observe(st, &u, answer(LOAD_STEP_LOGIN, 200, "web1", "valid", "new", -1));
+    observe(st, &u, answer(LOAD_STEP_WHOAMI, 200, "web1", "mac-mismatch", "found", -1));
+    char v[512];
+    load_verdict(st, 1, v, sizeof v);
+    assert_string_equal(v, "sessions break at web1, with no hop at all: the one logout "
+                           "(mac-mismatch) came while the user stayed on the same node; 1 of 1 "
+                           "users logged out");
     load_stats_cleanup(st);
     free(st);
 }
@@ -245,8 +313,9 @@ static void test_load_lost_cart_reasons(void **state)
 
     char v[512];
     load_verdict(st, 1, v, sizeof v);
-    assert_non_null(strstr(v, "carts lost"));
-    assert_non_null(strstr(v, "session lost"));
+    assert_non_null(strstr(v, "carts lost all over the farm: 3 of 3 hops (100.0%) lost the cart "
+                              "(session lost, session new, items missing), and 1 more lost cart "
+                              "came without a hop; 1 of 1 users lost their cart"));
     assert_non_null(strstr(v, "1 of 13 requests failed"));
     load_stats_cleanup(st);
     free(st);
@@ -450,6 +519,8 @@ int main(void)
         cmocka_unit_test(test_load_step_paths),
         cmocka_unit_test(test_load_healthy_hops_lose_nothing),
         cmocka_unit_test(test_load_logout_event_and_login_again),
+        cmocka_unit_test(test_load_verdict_logouts_without_a_hop),
+        cmocka_unit_test(test_load_verdict_one_logout_no_hops),
         cmocka_unit_test(test_load_lost_cart_reasons),
         cmocka_unit_test(test_load_errors_retry_the_same_step),
         cmocka_unit_test(test_load_full_cart_starts_over),
