@@ -51,6 +51,7 @@ static const struct key_spec farm_keys[] = {
     {"timeout-server", K_DURATION, 0, 0, NULL, false},
     {"timeout-idle", K_DURATION, 0, 0, NULL, false},
     {"drain-timeout", K_DURATION, 0, 0, NULL, false},
+    {"drain-quiet", K_DURATION, 0, 0, NULL, false},
     {"retries", K_NUMBER, 0, 16, NULL, false},
     {"session-cookie", K_STRING, 0, 0, NULL, true},
     {"max-sessions", K_NUMBER, 0, 10000000, NULL, false},

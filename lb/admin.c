@@ -53,8 +53,16 @@ static void node_json(struct lb *lb, const struct lb_node *n, struct buf *b)
                n->checked ? "true" : "false", n->check_ok, n->check_fail);
     buf_puts(b, "\"key\":\"");
     buf_json(b, n->key_fp, strlen(n->key_fp));
+    buf_printf(b, "\",\"bound_connections\":%u,\"last_request\":", n->bound_conns);
+    if (n->last_request > 0) {
+        char last[TICKS_ISO_MAX];
+        iso(ev_time() - (ev_now(lb->loop) - n->last_request), last);
+        buf_printf(b, "\"%s\"", last);
+    } else {
+        buf_puts(b, "null");
+    }
     buf_printf(b,
-               "\",\"requests\":%llu,\"active\":%u,\"idle\":%u,\"connections\":%llu,"
+               ",\"requests\":%llu,\"active\":%u,\"idle\":%u,\"connections\":%llu,"
                "\"responses\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu,"
                "\"none\":%llu},\"connect_failures\":%llu,\"retries_away\":%llu,"
                "\"bytes_to\":%llu,\"bytes_from\":%llu}",

@@ -154,6 +154,8 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
         if (n->state == NODE_DRAINING && lb->cfg.drain_timeout > 0 &&
             now - n->state_since >= lb->cfg.drain_timeout)
             lb_node_set_state(lb, n, NODE_STOPPED, "drain timeout");
+        else if (n->state == NODE_DRAINING && lb_node_drained(lb, n, now))
+            lb_node_set_state(lb, n, NODE_STOPPED, "drained");
         if (lb->cfg.health_path && lb->cfg.health_path[0])
             check_start(k);
     }

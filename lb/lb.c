@@ -60,6 +60,14 @@ void lb_cleanup(struct lb *lb)
     proxy_cleanup(lb);
 }
 
+bool lb_node_drained(const struct lb *lb, const struct lb_node *n, double now)
+{
+    if (n->state != NODE_DRAINING || lb->cfg.drain_quiet <= 0)
+        return false;
+    double since = n->last_request > n->state_since ? n->last_request : n->state_since;
+    return n->stats.active == 0 && n->bound_conns == 0 && now - since >= lb->cfg.drain_quiet;
+}
+
 int lb_node_add(struct lb *lb, const char *name, const char *addr, unsigned weight,
                 struct errbuf *err)
 {

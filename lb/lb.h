@@ -33,6 +33,7 @@ struct lb_config {
     double timeout_connect, timeout_header, timeout_server, timeout_idle;
     unsigned retries;
     double drain_timeout; /* draining nodes are stopped after this (0: never) */
+    double drain_quiet;   /* ... or once nothing is left on them for this long (0: never) */
     const char *session_cookies[LB_COOKIES_MAX];
     size_t n_session_cookies;
     const char *affinity_cookie; /* name of lb's own cookie (AFFINITY_COOKIE) */
@@ -90,6 +91,11 @@ int lb_node_add(struct lb *lb, const char *name, const char *addr, unsigned weig
 int lb_node_remove(struct lb *lb, const char *name, struct errbuf *err);
 /* up/down/draining/stopped; stopping cuts the node's in-flight connections. */
 void lb_node_set_state(struct lb *lb, struct lb_node *n, enum node_state s, const char *reason);
+/* Has a draining node finished, as NLB's drainstop does when the last connection closes? No
+ * request in flight, no client connection bound to it (dispatch=connection), and no request
+ * sent to it — by affinity, sticky or lb cookie — for cfg.drain_quiet seconds since the drain
+ * began. now: loop time. */
+bool lb_node_drained(const struct lb *lb, const struct lb_node *n, double now);
 
 /* Seconds since the Unix epoch (event times) and the loop's monotonic-ish now. */
 double lb_now(const struct lb *lb);

@@ -37,7 +37,10 @@ const char options_usage[] =
     "  --timeout-connect DUR      (2s)  --timeout-header DUR (10s, then 408)\n"
     "  --timeout-server DUR       (30s, then 504)  --timeout-idle DUR (60s)\n"
     "  --retries N                other nodes to try after a failure (default 2)\n"
-    "  --drain-timeout DUR        stop a draining node after DUR (default: never)\n"
+    "  --drain-quiet DUR          stop a draining node once nothing was in flight, no\n"
+    "                             connection bound and no user sent to it for DUR\n"
+    "                             (NLB drainstop's end; default 10s, 0: never)\n"
+    "  --drain-timeout DUR        stop a draining node after DUR at most (default: never)\n"
     "  --session-cookie NAME      a session cookie to trace (repeat; default .ASPXAUTH and\n"
     "                             ASP.NET_SessionId)\n"
     "  --max-sessions N           sessions tracked (LRU; default 20000, ~1.2 KB each)\n"
@@ -67,6 +70,7 @@ void options_defaults(struct lb_options *o)
     c->timeout_header = 10;
     c->timeout_server = 30;
     c->timeout_idle = 60;
+    c->drain_quiet = 10;
     c->retries = 2;
     c->affinity_cookie = "FARMLB";
     c->cookie_idle = 30 * 60;
@@ -223,6 +227,8 @@ int options_set(struct lb_options *o, const char *name, const char *value, struc
         return duration(name, v, &c->timeout_idle, err);
     } else if (IS("drain-timeout")) {
         return duration(name, v, &c->drain_timeout, err);
+    } else if (IS("drain-quiet")) {
+        return duration(name, v, &c->drain_quiet, err);
     } else if (IS("retries")) {
         if (number(name, v, 16, &n, err) != 0)
             return -1;
@@ -302,35 +308,12 @@ static int load_config(struct lb_options *o, const char *path, struct errbuf *er
 int options_parse(struct lb_options *o, int argc, char **argv, struct errbuf *err)
 {
     static const char *const names[] = {
-        "listen",
-        "admin",
-        "admin-token",
-        "node",
-        "weight",
-        "dispatch",
-        "affinity",
-        "cookie-name",
-        "cookie-idle",
-        "cookie-max",
-        "health-path",
-        "health-interval",
-        "health-timeout",
-        "rise",
-        "fall",
-        "no-passive",
-        "timeout-connect",
-        "timeout-header",
-        "timeout-server",
-        "timeout-idle",
-        "drain-timeout",
-        "retries",
-        "session-cookie",
-        "max-sessions",
-        "access-log",
-        "served-by",
-        "max-header-bytes",
-        "max-body-bytes",
-        "config",
+        "listen",        "admin",           "admin-token",      "node",           "weight",
+        "dispatch",      "affinity",        "cookie-name",      "cookie-idle",    "cookie-max",
+        "health-path",   "health-interval", "health-timeout",   "rise",           "fall",
+        "no-passive",    "timeout-connect", "timeout-header",   "timeout-server", "timeout-idle",
+        "drain-timeout", "drain-quiet",     "retries",          "session-cookie", "max-sessions",
+        "access-log",    "served-by",       "max-header-bytes", "max-body-bytes", "config",
     };
     enum { N = sizeof names / sizeof names[0] };
     struct option longopts[N + 2];

@@ -62,6 +62,10 @@ struct lb_node {
     int rr_current;
     struct node_stats stats;
     void *idle_head; /* the proxy's idle backend connections (owned there) */
+    /* for the end of a drain: client connections bound to the node (dispatch=connection)
+     * and when a request was last sent to it (loop time) */
+    unsigned bound_conns;
+    double last_request;
     /* last key fingerprints and name seen in X-Farm-Key / X-Farm-Node answers */
     char key_fp[64];
 };

@@ -113,7 +113,7 @@ struct cconn {
     double cookie_issued;        /* the lb cookie's first issue time (PICK_COOKIE) */
     char ticket[32];             /* X-Farm-Ticket of the answer, for the access log */
     bool continue_sent;          /* we said "100 Continue" for this request */
-    char tried_names[128]; /* only with an access log */
+    char tried_names[128];       /* only with an access log */
     /* an lb-made answer */
     const char *err_msg;
     size_t err_len, err_sent;
@@ -121,6 +121,7 @@ struct cconn {
 };
 
 static void cconn_close(struct cconn *c);
+static void cconn_bind(struct cconn *c, struct lb_node *n);
 static void cconn_next(struct cconn *c);
 static void cconn_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void cconn_write_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -176,8 +177,8 @@ static void parser_put(struct lb *lb, struct http_parser *p)
 {
     if (p == NULL)
         return;
-    bool clean = !p->started && p->error_status == 0 &&
-                 llhttp_get_errno(&p->llhttp) == HPE_OK && p->req.body.cap <= PARSER_BODY_KEEP;
+    bool clean = !p->started && p->error_status == 0 && llhttp_get_errno(&p->llhttp) == HPE_OK &&
+                 p->req.body.cap <= PARSER_BODY_KEEP;
     if (clean && lb->n_free_parsers < LB_FREE_PARSERS_MAX) {
         lb->free_parsers[lb->n_free_parsers++] = p;
         return;
@@ -556,6 +557,7 @@ static void cconn_close(struct cconn *c)
     ev_io_stop(lb->loop, &c->w);
     deadline_stop(lb->loop, &c->dl);
     cconn_detach_backend(c, true);
+    cconn_bind(c, NULL);
     if (c->fd >= 0)
         close(c->fd);
     cconn_release_buffers(c);
@@ -725,6 +727,17 @@ static void cconn_process(struct cconn *c)
     dispatch(c);
 }
 
+/* dispatch=connection: the connection's node is n (NULL: none). Nodes count their bound
+ * connections: a draining node is drained only when none is left. */
+static void cconn_bind(struct cconn *c, struct lb_node *n)
+{
+    if (c->conn_node)
+        c->conn_node->bound_conns--;
+    c->conn_node = n;
+    if (n)
+        n->bound_conns++;
+}
+
 /* Choose a node for this attempt. */
 static struct lb_node *choose(struct cconn *c)
 {
@@ -765,7 +778,7 @@ static struct lb_node *choose(struct cconn *c)
         c->why = n ? PICK_RR : PICK_NONE;
     }
     if (lb->cfg.dispatch == DISPATCH_CONNECTION && n)
-        c->conn_node = n;
+        cconn_bind(c, n);
     return n;
 }
 
@@ -807,6 +820,7 @@ static void dispatch(struct cconn *c)
     note_tried(c, n);
     n->stats.requests++;
     n->stats.active++;
+    n->last_request = ev_now(lb->loop);
     c->state = C_BACKEND;
     struct bconn *b = n->idle_head;
     if (b) {
@@ -841,8 +855,7 @@ static void send_request(struct cconn *c)
 {
     struct lb *lb = c->lb;
     struct bconn *b = c->b;
-    deadline_set(lb->loop, &b->dl,
-                 b->connected ? lb->cfg.timeout_server : lb->cfg.timeout_connect);
+    deadline_set(lb->loop, &b->dl, b->connected ? lb->cfg.timeout_server : lb->cfg.timeout_connect);
     if (b->connected)
         bconn_write_cb(lb->loop, &b->w, EV_WRITE); /* arms the write watcher if it must wait */
     else
@@ -1377,7 +1390,7 @@ void proxy_cut_node(struct lb *lb, struct lb_node *n)
         if (c->b && c->b->node == n)
             cconn_close(c);
         else if (c->conn_node == n)
-            c->conn_node = NULL;
+            cconn_bind(c, NULL);
         c = next;
     }
 }

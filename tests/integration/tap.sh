@@ -23,6 +23,12 @@ ok_if() {
   if "$@" >/dev/null 2>&1; then _tap_result 0 "$desc"; else _tap_result 1 "$desc" "command failed: $*"; fi
 }
 
+# Passes when the command fails (something that must not happen did not).
+ok_unless() {
+  local desc=$1; shift
+  if "$@" >/dev/null 2>&1; then _tap_result 1 "$desc" "command succeeded: $*"; else _tap_result 0 "$desc"; fi
+}
+
 is() {
   if [ "$2" = "$3" ]; then _tap_result 0 "$1"; else _tap_result 1 "$1" "got '$2', want '$3'"; fi
 }

@@ -185,6 +185,57 @@ ok_if "--drain-timeout 300ms: a draining node is stopped after it" \
   lb_wait_after dt 'event=node-state node=web3 from=draining to=stopped reason="drain timeout"' 3
 is "--drain-timeout: GET /nodes/web3 says stopped" "$(lb_node_state dt web3)" stopped
 
+# --- the end of a drain (NLB drainstop): stopped once nothing is left -------------------------------
+lb_must_start dq "${LB_NODE_ARGS[@]}" --drain-quiet 300ms --health-interval 100ms
+lb_mark dq
+lb_api dq POST /nodes/web3/drain
+is "--drain-quiet 300ms: web3 is draining at first" "$(printf '%s' "$BODY" | jq -r .state)" draining
+ok_if "--drain-quiet 300ms: with nothing left on it, web3 stops by itself" \
+  lb_wait_after dq 'event=node-state node=web3 from=draining to=stopped reason="drained"' 3
+lb_api dq GET /nodes/web3
+is "... GET /nodes/web3: stopped" "$(printf '%s' "$BODY" | jq -r .state)" stopped
+is "... the reason says drained" "$(printf '%s' "$BODY" | jq -r .reason)" drained
+lb_api dq POST /nodes/web3/start
+is "a drained node starts again" "$(printf '%s' "$BODY" | jq -r .state)" up
+
+# A keep-alive connection bound to the draining node (dispatch=connection) holds the drain
+# open, however long it is idle; its close ends it.
+lb_must_start dk "${LB_NODE_ARGS[@]}" --dispatch connection --drain-quiet 200ms --health-interval 100ms
+lb_mark dk
+mkfifo "$SN_TMP/held.out" "$SN_TMP/held.ctl"
+python3 -c '
+import re, socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+s.sendall(b"GET /whoami HTTP/1.1\r\nHost: x\r\n\r\n")
+data = b""
+while b"\r\n\r\n" not in data:
+    data += s.recv(65536)
+print(re.search(rb"(?i)x-farm-node: *(\S+)", data).group(1).decode(), flush=True)
+open(sys.argv[3]).readline()  # hold the connection until told
+s.close()
+print("closed", flush=True)
+' "${LB_ADDR[dk]%:*}" "${LB_ADDR[dk]##*:}" "$SN_TMP/held.ctl" >"$SN_TMP/held.out" &
+held_pid=$!
+exec {held_out}<"$SN_TMP/held.out"
+read -r -t 10 -u "$held_out" bound || bound=
+like "dispatch connection: the held connection is on a node ($bound)" "$bound" '^web[123]$'
+bound=${bound:-web1}
+lb_api dk POST "/nodes/$bound/drain"
+lb_api dk GET "/nodes/$bound"
+is "... GET /nodes/$bound counts the bound connection" \
+  "$(printf '%s' "$BODY" | jq -r .bound_connections)" 1
+# A check that something does not happen needs time to pass: 5 quiet periods, connection idle.
+ok_unless "... while the connection is open, $bound stays draining past the quiet period" \
+  lb_wait_after dk "event=node-state node=$bound .*to=stopped" 1
+is "... GET /nodes/$bound: still draining" "$(lb_node_state dk "$bound")" draining
+timeout 5 sh -c 'echo >"$1"' sh "$SN_TMP/held.ctl" || true
+read -r -t 10 -u "$held_out" closed || closed=
+is "... the client closes its connection" "$closed" closed
+ok_if "... then $bound is drained and stops" \
+  lb_wait_after dk "event=node-state node=$bound from=draining to=stopped reason=\"drained\"" 3
+wait "$held_pid" 2>/dev/null || true
+exec {held_out}<&-
+
 # --- a drain outlives a health blip ---------------------------------------------------------------
 # Drain is the operator's decision; health is the node's. A drained node that fails its
 # checks and recovers must come back draining, not up (HAProxy keeps DRAIN across DOWN/UP).
