@@ -615,18 +615,9 @@ static void cconn_wait_request(struct cconn *c)
     c->state = begun ? C_READING : C_IDLE;
     ev_io_stop(lb->loop, &c->w);
     ev_io_start(lb->loop, &c->r);
-    if (!begun) {
-        c->header_deadline = 0;
-        cconn_timer(c, lb->cfg.timeout_idle);
-    } else if (c->hp && !c->hp->in_headers && http_parser_mid_message(c->hp)) {
-        cconn_timer(c, lb->cfg.timeout_idle); /* a body on its way: must not stall */
-    } else {
-        /* From the request's first byte: trickling bytes (slowloris) does not extend it. */
-        double now = ev_now(lb->loop);
-        if (c->header_deadline == 0)
-            c->header_deadline = now + lb->cfg.timeout_header;
-        cconn_timer(c, c->header_deadline - now > 0.001 ? c->header_deadline - now : 0.001);
-    }
+    cconn_timer(c, http_read_timeout(c->hp, c->in_len > c->req_end, ev_now(lb->loop),
+                                     lb->cfg.timeout_header, lb->cfg.timeout_idle,
+                                     &c->header_deadline));
 }
 
 /* An HTTP/1.1 "Connection: close" header line: [skip_start, skip_end) of the request. */
@@ -666,12 +657,9 @@ static void cconn_process(struct cconn *c)
     c->parsed += used;
     switch (f) {
     case HTTP_FEED_MORE:
-        if (c->hp->req.has_expect_continue && c->hp->started && !c->hp->in_headers &&
-            !c->continue_sent) {
+        if (http_continue_due(c->hp, &c->continue_sent)) {
             /* lb reads whole requests: it gives the permission to send the body itself. */
-            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            c->continue_sent = true;
-            if (send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL) < 0) {
+            if (send(c->fd, HTTP_CONTINUE, sizeof HTTP_CONTINUE - 1, MSG_NOSIGNAL) < 0) {
                 cconn_close(c);
                 return;
             }

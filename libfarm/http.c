@@ -177,6 +177,29 @@ bool http_parser_mid_message(const struct http_parser *p)
     return p->started && !p->message_done;
 }
 
+double http_read_timeout(const struct http_parser *p, bool have_bytes, double now,
+                         double header_timeout, double idle_timeout, double *deadline)
+{
+    bool mid = p != NULL && http_parser_mid_message(p);
+    if (mid && !p->in_headers)
+        return idle_timeout; /* the head is in; the body may take its time, but not stall */
+    if (!mid && !have_bytes) {
+        *deadline = 0;
+        return idle_timeout;
+    }
+    if (*deadline == 0)
+        *deadline = now + header_timeout;
+    return *deadline - now > 0.001 ? *deadline - now : 0.001;
+}
+
+bool http_continue_due(const struct http_parser *p, bool *sent)
+{
+    if (*sent || !p->req.has_expect_continue || !p->started || p->in_headers)
+        return false;
+    *sent = true;
+    return true;
+}
+
 const char *http_method_name(int method)
 {
     return llhttp_method_name((llhttp_method_t)method);

@@ -81,6 +81,22 @@ void http_parser_next(struct http_parser *p);
 /* Has the parser begun a message (bytes of a request seen, not yet complete)? */
 bool http_parser_mid_message(const struct http_parser *p);
 
+/* The two rules every farmlab server that reads requests follows (sim-node's httpd, lb):
+ *
+ * How long to wait for more of a request, in seconds (at least 1 ms). A request head must
+ * be complete within header_timeout of its first byte, so a client that trickles bytes
+ * (slowloris) does not push the deadline back; a body on its way, and an idle keep-alive
+ * connection, get idle_timeout. *deadline keeps the head's deadline between calls (0: none)
+ * and is cleared while idle. p may be NULL (no byte parsed yet); have_bytes: unparsed or
+ * unanswered bytes are waiting. now: the loop's time. */
+double http_read_timeout(const struct http_parser *p, bool have_bytes, double now,
+                         double header_timeout, double idle_timeout, double *deadline);
+/* Should "100 Continue" go out now? When the head is in, the client sent "Expect:
+ * 100-continue" and its body has not come: true once per request (*sent remembers; the
+ * caller clears it when the request is complete). */
+bool http_continue_due(const struct http_parser *p, bool *sent);
+#define HTTP_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
+
 /* Reading a parsed request (buf is the same buffer the spans refer to). */
 const char *http_method_name(int method);
 /* The value of the first header with this name (case-insensitive), or NULL; *len set. */

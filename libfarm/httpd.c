@@ -186,21 +186,8 @@ static void conn_reading(struct conn *c)
     c->state = CONN_READING;
     ev_io_stop(s->loop, &c->ww);
     ev_io_start(s->loop, &c->rw);
-    bool in_body = http_parser_mid_message(&c->hp) && !c->hp.in_headers;
-    if (in_body) {
-        /* The head is in; the body may take its time, but not stall. */
-        set_timer(c, s->opts.idle_timeout);
-    } else if (http_parser_mid_message(&c->hp) || c->in.len > 0) {
-        /* The deadline runs from the request's first byte: a client that trickles bytes
-         * (slowloris) does not push it back. */
-        double now = ev_now(s->loop);
-        if (c->header_deadline == 0)
-            c->header_deadline = now + s->opts.header_timeout;
-        set_timer(c, c->header_deadline - now > 0.001 ? c->header_deadline - now : 0.001);
-    } else {
-        c->header_deadline = 0;
-        set_timer(c, s->opts.idle_timeout);
-    }
+    set_timer(c, http_read_timeout(&c->hp, c->in.len > 0, ev_now(s->loop), s->opts.header_timeout,
+                                   s->opts.idle_timeout, &c->header_deadline));
 }
 
 /* Build the bytes of rs into c->out. */
@@ -308,12 +295,9 @@ static void conn_process(struct conn *c)
             conn_close(c, false);
             return;
         }
-        if (c->hp.req.has_expect_continue && !c->hp.in_headers && c->hp.started &&
-            !c->continue_sent) {
+        if (http_continue_due(&c->hp, &c->continue_sent)) {
             /* The head is in and the client waits for permission to send the body. */
-            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            c->continue_sent = true;
-            if (send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL) < 0) {
+            if (send(c->fd, HTTP_CONTINUE, sizeof HTTP_CONTINUE - 1, MSG_NOSIGNAL) < 0) {
                 conn_close(c, false);
                 return;
             }

@@ -202,6 +202,70 @@ static void test_http_response_start(void **state)
     buf_cleanup(&j);
 }
 
+/* The read-timeout rule: a head's deadline runs from its first byte and does not move;
+ * idle connections and bodies get the idle timeout. */
+static void test_http_read_timeout_rules(void **state)
+{
+    (void)state;
+    struct http_parser p;
+    struct buf in;
+    size_t parsed = 0;
+    double deadline = 0;
+    buf_init(&in);
+    http_parser_init(&p, &limits);
+    /* idle: no parser yet, no bytes */
+    assert_true(http_read_timeout(NULL, false, 100, 10, 60, &deadline) == 60);
+    assert_true(deadline == 0);
+    /* bytes came but nothing parsed yet: the head's clock starts */
+    assert_true(http_read_timeout(NULL, true, 100, 10, 60, &deadline) == 10);
+    assert_true(deadline == 110);
+    /* more bytes of the head later: the deadline stays (slowloris cannot push it back) */
+    assert_int_equal(feed_split(&p, &in, &parsed, "GET / HTTP/1.1\r\nHo", 64), HTTP_FEED_MORE);
+    assert_true(http_read_timeout(&p, false, 104, 10, 60, &deadline) == 6);
+    assert_true(http_read_timeout(&p, false, 110, 10, 60, &deadline) == 0.001); /* passed */
+    /* the head is in, the body is on its way: idle timeout, deadline untouched */
+    assert_int_equal(feed_split(&p, &in, &parsed, "st: x\r\nContent-Length: 4\r\n\r\nab", 64),
+                     HTTP_FEED_MORE);
+    assert_true(http_read_timeout(&p, false, 105, 10, 60, &deadline) == 60);
+    /* complete and answered: idle again, the deadline forgotten */
+    assert_int_equal(feed_split(&p, &in, &parsed, "cd", 64), HTTP_FEED_REQUEST);
+    http_parser_next(&p);
+    assert_true(http_read_timeout(&p, false, 106, 10, 60, &deadline) == 60);
+    assert_true(deadline == 0);
+    http_parser_cleanup(&p);
+    buf_cleanup(&in);
+}
+
+/* "100 Continue" is due once, when the head of an Expect: 100-continue request is in. */
+static void test_http_continue_due_once_after_the_head(void **state)
+{
+    (void)state;
+    struct http_parser p;
+    struct buf in;
+    size_t parsed = 0;
+    bool sent = false;
+    buf_init(&in);
+    http_parser_init(&p, &limits);
+    assert_int_equal(
+        feed_split(&p, &in, &parsed, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n", 64),
+        HTTP_FEED_MORE);
+    assert_false(http_continue_due(&p, &sent)); /* the head is not in yet */
+    assert_int_equal(feed_split(&p, &in, &parsed, "Content-Length: 2\r\n\r\n", 64), HTTP_FEED_MORE);
+    assert_true(http_continue_due(&p, &sent));
+    assert_true(sent);
+    assert_false(http_continue_due(&p, &sent)); /* once */
+    assert_int_equal(feed_split(&p, &in, &parsed, "ok", 64), HTTP_FEED_REQUEST);
+    http_parser_next(&p);
+    sent = false;
+    /* without Expect: never */
+    assert_int_equal(
+        feed_split(&p, &in, &parsed, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n", 64),
+        HTTP_FEED_MORE);
+    assert_false(http_continue_due(&p, &sent));
+    http_parser_cleanup(&p);
+    buf_cleanup(&in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +275,8 @@ int main(void)
         cmocka_unit_test(test_http_keep_alive_rules),
         cmocka_unit_test(test_http_param_decoding_edges),
         cmocka_unit_test(test_http_response_start),
+        cmocka_unit_test(test_http_read_timeout_rules),
+        cmocka_unit_test(test_http_continue_due_once_after_the_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
