@@ -21,7 +21,6 @@
 #include "cli.h"
 #include "commands.h"
 #include "farmfile.h"
-#include "keycompare.h"
 #include "keyopts.h"
 #include "mkconfig.h"
 #include "run.h"
@@ -1375,34 +1374,6 @@ static int cmd_remove(int argc, char **argv)
 
 /* ---- keys ----------------------------------------------------------------------------- */
 
-static bool key_is_autogen(const struct machinekey *mk)
-{
-    return mk->vkey.autogen || mk->dkey.autogen;
-}
-
-/* keycompare() calls the two sides of a pair A (the issuer) and B (the checker): "A uses
- * AutoGenerate: ...". Next to 'farmctl status', whose letters A, B, ... are key groups, that
- * reads as a group; name the node(s) instead. The AutoGenerate reason always comes first;
- * any other text is kept as it is. */
-static void keys_why(const struct kc_result *r, const char *issuer, bool issuer_auto,
-                     const char *checker, bool checker_auto, char *out, size_t cap)
-{
-    static const char side_uses[] = " uses AutoGenerate: keys of its own on every server";
-    const char *why = r->why;
-    if (!(r->reasons & KC_AUTOGEN) || (why[0] != 'A' && why[0] != 'B') ||
-        strncmp(why + 1, side_uses, strlen(side_uses)) != 0 || !(issuer_auto || checker_auto)) {
-        snprintf(out, cap, "%s", why);
-        return;
-    }
-    const char *rest = why + 1 + strlen(side_uses); /* "", "; ..." or " — but ..." */
-    if (issuer_auto && checker_auto)
-        snprintf(out, cap, "%s and %s use AutoGenerate: random keys of their own%s", issuer,
-                 checker, rest);
-    else
-        snprintf(out, cap, "%s uses AutoGenerate: random keys of its own%s",
-                 issuer_auto ? issuer : checker, rest);
-}
-
 static int cmd_keys(int argc, char **argv)
 {
     struct common c;
@@ -1415,8 +1386,8 @@ static int cmd_keys(int argc, char **argv)
         return rc;
     size_t n = fm.f.n_nodes;
     struct keyset *ks = calloc(n + 1, sizeof *ks);
-    struct kc_result *res = calloc(n * n + 1, sizeof *res);
-    if (ks == NULL || res == NULL) {
+    const char **names = calloc(n + 1, sizeof *names);
+    if (ks == NULL || names == NULL) {
         rc = cli_error("out of memory");
         goto out;
     }
@@ -1426,69 +1397,19 @@ static int cmd_keys(int argc, char **argv)
         const char *app = fm.f.nodes[i].app_path[0] ? fm.f.nodes[i].app_path : DEFAULT_APP_PATH;
         if (keyopts_resolve_file(path, app, &ks[i]) != 0)
             rc = CLI_USAGE;
+        names[i] = fm.f.nodes[i].name;
     }
     if (rc != CLI_OK)
         goto out;
-    if (n == 0) {
+    if (n == 0)
         printf("the farm has no nodes\n");
-        goto out;
-    }
-    bool color = cli_color();
-    static const char corner[] = "issued by \\ checked by";
-    int w = name_width(&fm.f, 12), first = (int)strlen(corner);
-    if (w > first)
-        first = w;
-    printf("A ticket issued by the row's node, checked by the column's node:\n\n");
-    printf("%-*s", first, corner);
-    for (size_t j = 0; j < n; j++)
-        printf("  %-*s", w, fm.f.nodes[j].name);
-    printf("\n");
-    for (size_t i = 0; i < n; i++) {
-        printf("%-*s", first, fm.f.nodes[i].name);
-        for (size_t j = 0; j < n; j++) {
-            struct kc_result *r = &res[i * n + j];
-            if (keycompare(&ks[i].legacy, &ks[j].legacy, r) != 0) {
-                r->compatible = false;
-                r->verdict = FA_MALFORMED;
-                snprintf(r->why, sizeof r->why, "cannot protect a forms ticket");
-            }
-            const char *cell = r->compatible ? "ok" : fa_status_name(r->verdict);
-            const char *on = color ? (r->compatible ? "\033[32m" : "\033[31m") : "";
-            printf("  %s%-*s%s", on, w, cell, color ? "\033[0m" : "");
-            if (!r->compatible)
-                rc = CLI_FINDINGS;
-        }
-        printf("\n");
-    }
-    printf("\n");
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++) {
-            struct kc_result *r = &res[i * n + j];
-            if (i == j && r->compatible)
-                continue;
-            if (!r->compatible || r->reasons) {
-                const char *from = fm.f.nodes[i].name, *to = fm.f.nodes[j].name;
-                char why[sizeof r->why + 2 * RUN_NAME_MAX];
-                keys_why(r, from, key_is_autogen(&ks[i].legacy), to, key_is_autogen(&ks[j].legacy),
-                         why, sizeof why);
-                printf("%s -> %s: %s: %s\n", from, to,
-                       r->compatible ? "ok" : fa_status_name(r->verdict), why);
-            }
-        }
-    for (size_t i = 0; i < n; i++) {
-        if (key_is_autogen(&ks[i].legacy))
-            printf("%s: AutoGenerate: its keys are random per process (new ones at every "
-                   "restart), so no other node accepts its tickets and it accepts no one "
-                   "else's\n",
-                   fm.f.nodes[i].name);
-    }
-    if (rc == CLI_OK)
-        printf("every pair is compatible: a ticket from any node validates on all\n");
+    else
+        rc = keyopts_matrix(ks, names, n, KEYOPTS_NODES, cli_color());
 out:
     for (size_t i = 0; ks && i < n; i++)
         keyset_cleanup(&ks[i]);
     free(ks);
-    free(res);
+    free(names);
     farm_close(&fm);
     return rc;
 }

@@ -11,7 +11,6 @@
 #include "commands.h"
 #include "disclosed.h"
 #include "hex.h"
-#include "keycompare.h"
 #include "keylint.h"
 #include "keyopts.h"
 #include "mkconfig.h"
@@ -353,52 +352,7 @@ static int cmd_compare(int argc, char **argv)
             rc = CLI_USAGE;
     if (rc != CLI_OK)
         goto out;
-
-    bool color = cli_color();
-    int w = 12;
-    for (size_t i = 0; i < n; i++)
-        if ((int)strlen(files.path[i]) > w)
-            w = (int)strlen(files.path[i]);
-    printf("A ticket issued under the row's file, checked under the column's file:\n\n");
-    printf("%-*s", w + 2, "issued by \\ checked by");
-    for (size_t j = 0; j < n; j++)
-        printf("  %-*s", w, files.path[j]);
-    printf("\n");
-    struct kc_result *res = calloc(n * n, sizeof *res);
-    if (res == NULL) {
-        rc = cli_error("out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        printf("%-*s", w + 2, files.path[i]);
-        for (size_t j = 0; j < n; j++) {
-            struct kc_result *r = &res[i * n + j];
-            if (keycompare(&ks[i].legacy, &ks[j].legacy, r) != 0) {
-                r->compatible = false;
-                r->verdict = FA_MALFORMED;
-                snprintf(r->why, sizeof r->why, "cannot protect a forms ticket");
-            }
-            const char *cell = r->compatible ? "ok" : fa_status_name(r->verdict);
-            const char *on = color ? (r->compatible ? "\033[32m" : "\033[31m") : "";
-            printf("  %s%-*s%s", on, w, cell, color ? "\033[0m" : "");
-            if (!r->compatible)
-                rc = CLI_FINDINGS;
-        }
-        printf("\n");
-    }
-    printf("\n");
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++) {
-            struct kc_result *r = &res[i * n + j];
-            if (i == j && r->compatible)
-                continue;
-            if (!r->compatible || r->reasons)
-                printf("%s -> %s: %s: %s\n", files.path[i], files.path[j],
-                       r->compatible ? "ok" : fa_status_name(r->verdict), r->why);
-        }
-    if (rc == CLI_OK)
-        printf("every pair is compatible: a ticket from any of these servers validates on all\n");
-    free(res);
+    rc = keyopts_matrix(ks, files.path, n, KEYOPTS_FILES, cli_color());
 out:
     for (size_t i = 0; i < n; i++)
         keyset_cleanup(&ks[i]);

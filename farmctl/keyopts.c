@@ -1,11 +1,14 @@
 #include "keyopts.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 
 #include "cli.h"
 #include "hex.h"
+#include "keycompare.h"
 #include "mkconfig.h"
 
 bool keyopts_take(struct keyopts *k, int opt, const char *arg)
@@ -155,4 +158,80 @@ int keyopts_resolve(const struct keyopts *k, struct keyset *ks)
         return -1;
     }
     return 0;
+}
+
+/* ---- the compatibility matrix (farmctl key compare, farmctl keys) --------------------- */
+
+static bool uses_autogen(const struct machinekey *mk)
+{
+    return mk->vkey.autogen || mk->dkey.autogen;
+}
+
+int keyopts_matrix(const struct keyset *ks, const char *const *names, size_t n,
+                   enum keyopts_sides sides, bool color)
+{
+    bool files = sides == KEYOPTS_FILES;
+    struct kc_result *res = calloc(n * n + 1, sizeof *res);
+    if (res == NULL)
+        return cli_error("out of memory");
+    static const char corner[] = "issued by \\ checked by";
+    int w = 12;
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(names[i]) > w)
+            w = (int)strlen(names[i]);
+    int first = w > (int)strlen(corner) ? w : (int)strlen(corner);
+    printf("%s\n\n", files
+                         ? "A ticket issued under the row's file, checked under the column's file:"
+                         : "A ticket issued by the row's node, checked by the column's node:");
+    printf("%-*s", first, corner);
+    for (size_t j = 0; j < n; j++)
+        printf("  %-*s", w, names[j]);
+    printf("\n");
+    int rc = CLI_OK;
+    for (size_t i = 0; i < n; i++) {
+        printf("%-*s", first, names[i]);
+        for (size_t j = 0; j < n; j++) {
+            struct kc_result *r = &res[i * n + j];
+            if (keycompare(&ks[i].legacy, names[i], &ks[j].legacy, names[j], r) != 0) {
+                r->compatible = false;
+                r->verdict = FA_MALFORMED;
+                snprintf(r->why, sizeof r->why, "cannot protect a forms ticket");
+            }
+            const char *cell = r->compatible ? "ok" : fa_status_name(r->verdict);
+            const char *on = color ? (r->compatible ? "\033[32m" : "\033[31m") : "";
+            printf("  %s%-*s%s", on, w, cell, color ? "\033[0m" : "");
+            if (!r->compatible)
+                rc = CLI_FINDINGS;
+        }
+        printf("\n");
+    }
+    printf("\n");
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            const struct kc_result *r = &res[i * n + j];
+            if (i == j && r->compatible)
+                continue;
+            if (!r->compatible || r->reasons)
+                printf("%s -> %s: %s: %s\n", names[i], names[j],
+                       r->compatible ? "ok" : fa_status_name(r->verdict), r->why);
+        }
+    for (size_t i = 0; i < n; i++) {
+        if (!uses_autogen(&ks[i].legacy))
+            continue;
+        if (files)
+            printf("%s: AutoGenerate: a server with this file makes random keys per process (new "
+                   "ones at every restart), so no other server accepts its tickets and it "
+                   "accepts no one else's\n",
+                   names[i]);
+        else
+            printf("%s: AutoGenerate: its keys are random per process (new ones at every "
+                   "restart), so no other node accepts its tickets and it accepts no one "
+                   "else's\n",
+                   names[i]);
+    }
+    if (rc == CLI_OK)
+        printf("every pair is compatible: a ticket from any %s validates on all\n",
+               files ? "of these servers" : "node");
+    free(res);
+    return rc;
 }

@@ -77,4 +77,20 @@ void keyset_cleanup(struct keyset *ks);
 /* Resolve a machine-key file into a keyset (mode known only if the file says it). */
 int keyopts_resolve_file(const char *path, const char *app_path, struct keyset *ks);
 
+/* What the sides of keyopts_matrix() are: key files (farmctl key compare) or a farm's nodes
+ * (farmctl keys). Only the wording differs. */
+enum keyopts_sides {
+    KEYOPTS_FILES,
+    KEYOPTS_NODES,
+};
+
+/* Print the ticket compatibility matrix of ks[0..n) (their legacy candidates) to stdout: a
+ * forms ticket is issued under every row's keys and checked under every column's
+ * (keycompare), one line per pair that is incompatible or differs, with the reason in the
+ * sides' names (names[i], borrowed), one line per side on AutoGenerate, and a last line when
+ * every pair is compatible. Colour when color. Returns CLI_OK when every pair is compatible,
+ * CLI_FINDINGS when one is not, CLI_USAGE (after a message) when out of memory. */
+int keyopts_matrix(const struct keyset *ks, const char *const *names, size_t n,
+                   enum keyopts_sides sides, bool color);
+
 #endif

@@ -11,7 +11,7 @@
 __attribute__((format(printf, 3, 4))) static void reason(struct kc_result *r, unsigned bit,
                                                          const char *fmt, ...)
 {
-    char part[160];
+    char part[sizeof r->why];
     r->reasons |= bit;
     va_list ap;
     va_start(ap, fmt);
@@ -26,9 +26,19 @@ static bool same_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
     return alen == blen && CRYPTO_memcmp(a, b, alen) == 0;
 }
 
-int keycompare(const struct machinekey *a, const struct machinekey *b, struct kc_result *r)
+static bool uses_autogen(const struct machinekey *k)
+{
+    return k->vkey.autogen || k->dkey.autogen;
+}
+
+int keycompare(const struct machinekey *a, const char *a_name, const struct machinekey *b,
+               const char *b_name, struct kc_result *r)
 {
     memset(r, 0, sizeof *r);
+    if (a_name == NULL)
+        a_name = "the issuer";
+    if (b_name == NULL)
+        b_name = "the checker";
 
     /* Measure: issue under A, check under B. */
     struct formsauth fa, fb;
@@ -53,14 +63,17 @@ int keycompare(const struct machinekey *a, const struct machinekey *b, struct kc
     formsauth_cleanup(&fb);
 
     /* Explain. */
-    bool autogen = a->vkey.autogen || a->dkey.autogen || b->vkey.autogen || b->dkey.autogen;
+    bool a_auto = uses_autogen(a), b_auto = uses_autogen(b), autogen = a_auto || b_auto;
     bool isolated = a->vkey.isolate_apps || b->vkey.isolate_apps || a->dkey.isolate_apps ||
                     b->dkey.isolate_apps || a->vkey.isolate_by_app_id ||
                     b->vkey.isolate_by_app_id || a->dkey.isolate_by_app_id ||
                     b->dkey.isolate_by_app_id;
-    if (autogen)
-        reason(r, KC_AUTOGEN, "%s uses AutoGenerate: keys of its own on every server",
-               (a->vkey.autogen || a->dkey.autogen) ? "A" : "B");
+    if (a_auto && b_auto)
+        reason(r, KC_AUTOGEN, "%s and %s use AutoGenerate: random keys of their own", a_name,
+               b_name);
+    else if (autogen)
+        reason(r, KC_AUTOGEN, "%s uses AutoGenerate: random keys of its own",
+               a_auto ? a_name : b_name);
     if (machinekey_is_legacy(a) != machinekey_is_legacy(b))
         reason(r, KC_MODE, "compatibilityMode %s vs %s (different pipelines)",
                mk_compat_name(a->compat), mk_compat_name(b->compat));

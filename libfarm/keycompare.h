@@ -1,6 +1,8 @@
 /* keycompare: would a forms ticket issued under machineKey A validate under B, and if not,
  * why? The verdict is measured — a ticket is issued under A and checked under B — and the
- * reasons come from comparing the settings, so they never disagree with what B would do. */
+ * reasons come from comparing the settings, so they never disagree with what B would do.
+ * The caller names the two sides (node names, file names), and the reasons use those names
+ * where they point at one side ("web3 uses AutoGenerate: ..."). */
 #ifndef FARM_KEYCOMPARE_H
 #define FARM_KEYCOMPARE_H
 
@@ -10,7 +12,7 @@
 #include "machinekey.h"
 
 enum kc_reason {
-    KC_AUTOGEN = 1 << 0,        /* one side uses AutoGenerate */
+    KC_AUTOGEN = 1 << 0,        /* one side or both use AutoGenerate */
     KC_MODE = 1 << 1,           /* legacy vs Framework45 pipeline */
     KC_VALIDATION_ALG = 1 << 2, /* validation algorithm differs */
     KC_VALIDATION_KEY = 1 << 3, /* validationKey differs */
@@ -23,10 +25,12 @@ struct kc_result {
     bool compatible;
     enum fa_status verdict; /* what B reports for A's ticket (valid when compatible) */
     unsigned reasons;       /* enum kc_reason bits */
-    char why[512];          /* "validationKey differs; decryption AES vs 3DES" — no keys */
+    char why[1024];         /* "validationKey differs; decryption AES vs 3DES" — no keys */
 };
 
-/* Returns 0, or -1 if either key cannot protect a forms ticket. */
-int keycompare(const struct machinekey *a, const struct machinekey *b, struct kc_result *r);
+/* a_name and b_name (borrowed) name the issuer and the checker in r->why; NULL reads "the
+ * issuer", "the checker". Returns 0, or -1 if either key cannot protect a forms ticket. */
+int keycompare(const struct machinekey *a, const char *a_name, const struct machinekey *b,
+               const char *b_name, struct kc_result *r);
 
 #endif

@@ -171,6 +171,13 @@ out=$($farmctl key compare "$tmp/a.config" "$tmp/b.config" "$tmp/auto.config"); 
 is "compare with a mismatch: exit 1" "$rc" 1
 like "compare explains: validationKey differs" "$out" "a.config -> .*b.config: mac-mismatch: validationKey differs; decryptionKey differs"
 like "compare explains: AutoGenerate" "$out" "auto.config: mac-mismatch: .*AutoGenerate"
+like "compare names the file on AutoGenerate (as issuer)" "$out" \
+  "^$tmp/auto.config -> $tmp/a.config: mac-mismatch: $tmp/auto.config uses AutoGenerate"
+like "compare names the file on AutoGenerate (as checker)" "$out" \
+  "^$tmp/a.config -> $tmp/auto.config: mac-mismatch: $tmp/auto.config uses AutoGenerate"
+unlike "compare calls no side A or B" "$out" "(^|: )[AB] uses"
+like "compare says what AutoGenerate means for that file" "$out" \
+  "^$tmp/auto.config: AutoGenerate: a server with this file makes random keys per process"
 unlike "compare never prints the key" "$out" "${vkey:0:16}"
 
 done_testing

@@ -35,7 +35,7 @@ static void expect(struct machinekey a, struct machinekey b, bool compatible,
                    enum fa_status verdict, unsigned reasons, const char *why)
 {
     struct kc_result r;
-    assert_int_equal(keycompare(&a, &b, &r), 0);
+    assert_int_equal(keycompare(&a, "web1", &b, "web2", &r), 0);
     if (r.compatible != compatible || r.verdict != verdict || r.reasons != reasons)
         fail_msg("expected %d/%s/%#x, got %d/%s/%#x (%s)", compatible, fa_status_name(verdict),
                  reasons, r.compatible, fa_status_name(r.verdict), r.reasons, r.why);
@@ -73,7 +73,7 @@ static void test_keycompare_cases(void **state)
            0, "same keys");
     expect(mk("AutoGenerate", "AutoGenerate", "HMACSHA256", "AES", fx, NULL),
            mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL), false, FA_MAC_MISMATCH, KC_AUTOGEN,
-           "AutoGenerate");
+           "web1 uses AutoGenerate");
     expect(mk(VKEY ",IsolateApps", DKEY, "SHA1", "AES", sp2, "/LM/W3SVC/1/ROOT"),
            mk(VKEY ",IsolateApps", DKEY, "SHA1", "AES", sp2, "/LM/W3SVC/2/ROOT"), false,
            FA_MAC_MISMATCH, KC_VALIDATION_KEY | KC_ISOLATE, "IsolateApps with app paths");
@@ -82,10 +82,42 @@ static void test_keycompare_cases(void **state)
            false, FA_BAD_TICKET, KC_CIPHER, "decryption AES vs 3DES");
 }
 
+/* The reason names the side on AutoGenerate with the caller's names — the issuer, the
+ * checker or both — never "A" or "B". */
+static void expect_autogen_named(const char *a_vkey, const char *a_name, const char *b_vkey,
+                                 const char *b_name, const char *want)
+{
+    struct machinekey a = mk(a_vkey, DKEY, "HMACSHA256", "AES", "Framework45", NULL);
+    struct machinekey b = mk(b_vkey, DKEY, "HMACSHA256", "AES", "Framework45", NULL);
+    struct kc_result r;
+    assert_int_equal(keycompare(&a, a_name, &b, b_name, &r), 0);
+    machinekey_cleanup(&a);
+    machinekey_cleanup(&b);
+    if (r.compatible || !(r.reasons & KC_AUTOGEN))
+        fail_msg("expected an incompatible pair on AutoGenerate, got %d/%#x (%s)", r.compatible,
+                 r.reasons, r.why);
+    if (strcmp(r.why, want) != 0)
+        fail_msg("expected '%s', got '%s'", want, r.why);
+}
+
+static void test_keycompare_names_the_autogenerate_side(void **state)
+{
+    (void)state;
+    expect_autogen_named("AutoGenerate", "web3", VKEY, "web1",
+                         "web3 uses AutoGenerate: random keys of its own");
+    expect_autogen_named(VKEY, "web1", "AutoGenerate,IsolateApps", "web3",
+                         "web3 uses AutoGenerate: random keys of its own");
+    expect_autogen_named("AutoGenerate", "a.config", "AutoGenerate", "b.config",
+                         "a.config and b.config use AutoGenerate: random keys of their own");
+    expect_autogen_named(VKEY, NULL, "AutoGenerate", NULL,
+                         "the checker uses AutoGenerate: random keys of its own");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keycompare_cases),
+        cmocka_unit_test(test_keycompare_names_the_autogenerate_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
