@@ -20,10 +20,12 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "drainwait.h"
 #include "farmfile.h"
 #include "keyopts.h"
 #include "mkconfig.h"
 #include "run.h"
+#include "ticks.h"
 
 #define DEFAULT_APP_PATH "/LM/W3SVC/1/ROOT"
 
@@ -62,13 +64,26 @@ static const char status_usage[] =
     "Exit status: 0, or 1 when there is no farm or lb does not answer.\n";
 
 static const char node_action_usage[] =
-    "usage: farmctl drain|stop|start NODE [--run-dir DIR]\n"
+    "usage: farmctl drain NODE [--wait [--timeout DUR]] [--run-dir DIR]\n"
+    "       farmctl stop|start NODE [--run-dir DIR]\n"
     "\n"
     "Change a node's state in lb (as NLB's drainstop, stop and start):\n"
-    "  drain   no new clients; clients bound to it (connection, affinity, cookie) stay\n"
+    "  drain   no new clients; clients bound to it (connection, affinity, cookie) stay, and\n"
+    "          lb stops the node by itself (reason drained) once they have finished: nothing\n"
+    "          in flight, no connection bound to it, no request for the farm's drain-quiet\n"
+    "          (10 s unless the farm file says otherwise)\n"
     "  stop    no clients at all; its in-flight requests are cut\n"
     "  start   back in rotation\n"
-    "\n" RUN_DIR_HELP;
+    "\n"
+    "  --wait          (drain) wait until lb has stopped the node, following lb's events;\n"
+    "                  print what still holds it when that changes and every 5 s (requests\n"
+    "                  in flight, bound connections, time since its last request), then\n"
+    "                  'NODE: drained (stopped after N s)'\n"
+    "  --timeout DUR   (with --wait) give up after DUR (500ms, 30s, 2m); the node stays\n"
+    "                  draining. Without it, wait as long as the drain takes\n" RUN_DIR_HELP "\n"
+    "Exit status: 0 done (with --wait: drained, or stopped by lb's drain-timeout); 1 lb\n"
+    "refused or does not answer; 2 usage; with --wait, 4 the timeout passed with the node\n"
+    "still draining, 5 someone else started, stopped or removed the node meanwhile.\n";
 
 static const char kill_usage[] = "usage: farmctl kill NODE [--run-dir DIR]\n"
                                  "\n"
@@ -183,21 +198,32 @@ static void av_free(struct av *a)
 struct common {
     const char *run_dir;
     bool json;
+    bool wait;      /* drain --wait */
+    double timeout; /* --timeout, seconds (0: none) */
     const char *operand[2];
 };
 
-static int common_args(int argc, char **argv, const char *usage, int want, bool json_ok,
+/* The options a command takes besides --run-dir and --help. */
+enum {
+    COMMON_JSON = 1 << 0, /* --json */
+    COMMON_WAIT = 1 << 1, /* --wait [--timeout DUR] */
+};
+
+static int common_args(int argc, char **argv, const char *usage, int want, unsigned allow,
                        struct common *c)
 {
-    enum { O_RUN_DIR = 1, O_JSON, O_HELP };
+    enum { O_RUN_DIR = 1, O_JSON, O_WAIT, O_TIMEOUT, O_HELP };
     static const struct option longopts[] = {
         {"run-dir", required_argument, NULL, O_RUN_DIR},
         {"json", no_argument, NULL, O_JSON},
+        {"wait", no_argument, NULL, O_WAIT},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
     memset(c, 0, sizeof *c);
     int opt;
+    int64_t ticks;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -205,9 +231,23 @@ static int common_args(int argc, char **argv, const char *usage, int want, bool 
             c->run_dir = optarg;
             break;
         case O_JSON:
-            if (!json_ok)
+            if (!(allow & COMMON_JSON))
                 return cli_error("%s: no --json here (see --help)", argv[0]);
             c->json = true;
+            break;
+        case O_WAIT:
+        case O_TIMEOUT:
+            if (!(allow & COMMON_WAIT))
+                return cli_error("%s: no --%s here (see --help)", argv[0],
+                                 opt == O_WAIT ? "wait" : "timeout");
+            if (opt == O_WAIT) {
+                c->wait = true;
+            } else if (ticks_parse_duration(optarg, &ticks) != 0 || ticks <= 0) {
+                return cli_error("--timeout: a duration such as 500ms, 30s or 2m, not '%s'",
+                                 optarg);
+            } else {
+                c->timeout = (double)ticks / TICKS_PER_SECOND;
+            }
             break;
         case 'h':
         case O_HELP:
@@ -217,6 +257,8 @@ static int common_args(int argc, char **argv, const char *usage, int want, bool 
             return cli_error("see 'farmctl %s --help'", argv[0]);
         }
     }
+    if (c->timeout > 0 && !c->wait)
+        return cli_error("%s: --timeout goes with --wait (see --help)", argv[0]);
     int got = argc - optind;
     if (got != want)
         return cli_error("%s: %s (see --help)", argv[0],
@@ -650,7 +692,7 @@ static void up_print(const struct farm *fm, const struct farmfile *ff, char (*ke
 static int cmd_up(int argc, char **argv)
 {
     struct common c;
-    int a = common_args(argc, argv, up_usage, 1, false, &c);
+    int a = common_args(argc, argv, up_usage, 1, 0, &c);
     if (a != 0)
         return COMMON_RC(a);
     struct errbuf err = {{0}};
@@ -740,7 +782,7 @@ out:
 static int cmd_down(int argc, char **argv)
 {
     struct common c;
-    int a = common_args(argc, argv, down_usage, 0, false, &c);
+    int a = common_args(argc, argv, down_usage, 0, 0, &c);
     if (a != 0)
         return COMMON_RC(a);
     struct farm fm;
@@ -818,7 +860,7 @@ static json_t *lb_node_json(json_t *lbnodes, const char *name)
 static int cmd_status(int argc, char **argv)
 {
     struct common c;
-    int a = common_args(argc, argv, status_usage, 0, true, &c);
+    int a = common_args(argc, argv, status_usage, 0, COMMON_JSON, &c);
     if (a != 0)
         return COMMON_RC(a);
     struct farm fm;
@@ -995,14 +1037,15 @@ static int cmd_status(int argc, char **argv)
 
 /* ---- node control --------------------------------------------------------------------- */
 
-/* What every node command starts with: its options and operands (NODE first, `want` in
- * all), the farm (locked when the command changes it) and the node. Returns the node, with
- * fm open and *rc CLI_OK; or NULL with *rc the exit code (after --help or a message) and fm
- * closed. */
-static struct run_node *node_open(int argc, char **argv, const char *usage, int want, bool lock,
-                                  struct common *c, struct farm *fm, int *rc)
+/* What every node command starts with: its options (allow: COMMON_* beyond --run-dir) and
+ * operands (NODE first, `want` in all), the farm (locked when the command changes it) and
+ * the node. Returns the node, with fm open and *rc CLI_OK; or NULL with *rc the exit code
+ * (after --help or a message) and fm closed. */
+static struct run_node *node_open(int argc, char **argv, const char *usage, int want,
+                                  unsigned allow, bool lock, struct common *c, struct farm *fm,
+                                  int *rc)
 {
-    int a = common_args(argc, argv, usage, want, false, c);
+    int a = common_args(argc, argv, usage, want, allow, c);
     if (a != 0) {
         *rc = COMMON_RC(a);
         return NULL;
@@ -1052,7 +1095,9 @@ static int cmd_node_action(int argc, char **argv)
     struct common c;
     struct farm fm;
     int rc;
-    struct run_node *n = node_open(argc, argv, node_action_usage, 1, false, &c, &fm, &rc);
+    bool drain = strcmp(argv[0], "drain") == 0;
+    struct run_node *n =
+        node_open(argc, argv, node_action_usage, 1, drain ? COMMON_WAIT : 0, false, &c, &fm, &rc);
     if (n == NULL)
         return rc;
     char path[128];
@@ -1064,7 +1109,10 @@ static int cmd_node_action(int argc, char **argv)
     } else {
         const char *state = json_string_value(json_object_get(j, "state"));
         printf("%s: %s\n", n->name, state ? state : "?");
+        fflush(stdout);
         json_decref(j);
+        if (c.wait)
+            rc = drainwait_run(fm.f.lb.admin, n->name, c.timeout, stdout);
     }
     farm_close(&fm);
     return rc;
@@ -1075,7 +1123,7 @@ static int cmd_kill(int argc, char **argv)
     struct common c;
     struct farm fm;
     int rc;
-    struct run_node *n = node_open(argc, argv, kill_usage, 1, false, &c, &fm, &rc);
+    struct run_node *n = node_open(argc, argv, kill_usage, 1, 0, false, &c, &fm, &rc);
     if (n == NULL)
         return rc;
     if (!run_pid_is(n->pid, "sim-node")) {
@@ -1099,7 +1147,7 @@ static int cmd_restart(int argc, char **argv)
     struct common c;
     struct farm fm;
     int rc;
-    struct run_node *n = node_open(argc, argv, restart_usage, 1, true, &c, &fm, &rc);
+    struct run_node *n = node_open(argc, argv, restart_usage, 1, 0, true, &c, &fm, &rc);
     if (n == NULL)
         return rc;
     rc = CLI_FINDINGS;
@@ -1142,7 +1190,7 @@ static int cmd_rekey(int argc, char **argv)
     struct common c;
     struct farm fm;
     int rc;
-    struct run_node *n = node_open(argc, argv, rekey_usage, 2, true, &c, &fm, &rc);
+    struct run_node *n = node_open(argc, argv, rekey_usage, 2, 0, true, &c, &fm, &rc);
     if (n == NULL)
         return rc;
     rc = CLI_USAGE;
@@ -1193,7 +1241,7 @@ static int cmd_fault(int argc, char **argv)
     struct common c;
     struct farm fm;
     int rc;
-    struct run_node *n = node_open(argc, argv, fault_usage, 2, false, &c, &fm, &rc);
+    struct run_node *n = node_open(argc, argv, fault_usage, 2, 0, false, &c, &fm, &rc);
     if (n == NULL)
         return rc;
     char spec[1600], url[2048], *body = NULL;
@@ -1349,7 +1397,7 @@ static int cmd_remove(int argc, char **argv)
     struct common c;
     struct farm fm;
     int rc;
-    struct run_node *n = node_open(argc, argv, remove_usage, 1, true, &c, &fm, &rc);
+    struct run_node *n = node_open(argc, argv, remove_usage, 1, 0, true, &c, &fm, &rc);
     if (n == NULL)
         return rc;
     char path[128];
@@ -1377,7 +1425,7 @@ static int cmd_remove(int argc, char **argv)
 static int cmd_keys(int argc, char **argv)
 {
     struct common c;
-    int a = common_args(argc, argv, keys_usage, 0, false, &c);
+    int a = common_args(argc, argv, keys_usage, 0, 0, &c);
     if (a != 0)
         return COMMON_RC(a);
     struct farm fm;

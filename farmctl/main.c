@@ -15,7 +15,8 @@ static const char usage[] =
     "  key generate|lint|fingerprint|compare   <machineKey> settings\n"
     "  ticket issue|decode|which               forms-authentication cookies\n"
     "  up FILE | down | status                 start, stop and look at a farm (farms/*.ini)\n"
-    "  drain|stop|start|kill|restart NODE      node control\n"
+    "  drain|stop|start|kill|restart NODE      node control (drain NODE --wait: until lb\n"
+    "                                          has drained it)\n"
     "  rekey NODE FILE | fault NODE SPEC       new keys, injected faults\n"
     "  add NODE --machine-key FILE | remove NODE   change the farm's members\n"
     "  keys                                    the running farm's key compatibility matrix\n"
@@ -23,7 +24,8 @@ static const char usage[] =
     "  load --users N ...                      a population of users; session continuity\n"
     "\n"
     "Run 'farmctl COMMAND --help' for more. Exit status: 0 ok, 1 findings, 2 usage or\n"
-    "input error, 3 cookie rejected.\n";
+    "input error, 3 cookie rejected, 4 a wait timed out, 5 what a wait waited for was undone\n"
+    "by someone else.\n";
 
 int main(int argc, char **argv)
 {
