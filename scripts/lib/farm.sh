@@ -282,7 +282,8 @@ farm_down() {
 
 # farm CMD ARGS...: any farmctl command against the current farm (drain, stop, start,
 # kill, restart, rekey, fault, add, remove, keys, status), its output shown as comments.
-# Returns farmctl's exit status.
+# Returns farmctl's exit status. `farm drain NODE --wait` returns when lb has drained the
+# node, showing what held it meanwhile.
 farm() {
   local out rc
   out=$("$FARMCTL" "$@" 2>&1)
@@ -592,6 +593,14 @@ expect_node_state() {
   local got d=${3:-"lb has $1 $2"}
   got=$(node_state "$1")
   if [ "$got" = "$2" ]; then _farm_result 0 "$d"; else _farm_result 1 "$d" "lb says $1 is '$got'"; fi
+}
+
+# expect_node_reason NODE REASON: why lb put NODE in its state ("drained", "admin stop",
+# "drain timeout", ...).
+expect_node_reason() {
+  local got d=${3:-"lb says why $1 is $(node_state "$1"): $2"}
+  got=$(curl -s --max-time 5 "http://$FARM_ADMIN/nodes/$1" | jq -r '.reason // "?"')
+  if [ "$got" = "$2" ]; then _farm_result 0 "$d"; else _farm_result 1 "$d" "lb says '$got'"; fi
 }
 
 # The last event sequence number lb has (the follow stream replays what it keeps).

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Drainstop against stop. NLB's drainstop (lb's drain) takes a node out of rotation for
 # new clients only: users already bound to it keep going there, and requests in flight
-# finish. Stop cuts everything at once: the request in flight is lost, and the node's users
-# land on other nodes, where their InProc session does not exist.
+# finish; once they have finished, the node stops by itself. Stop cuts everything at once:
+# the request in flight is lost, and the node's users land on other nodes, where their
+# InProc session does not exist.
 #
 # The farm binds users with lb's affinity cookie (FARMLB): the scripted users all come
-# from 127.0.0.1, so address affinity would put every one of them on the same node.
+# from 127.0.0.1, so address affinity would put every one of them on the same node. Its
+# drain-quiet is 3 s instead of 10 s: a draining node that has had no request for 3 s is
+# taken to have no user left (longer than the 1 s request the first drain waits for).
 . "$(dirname "$0")/../lib/farm.sh"
 
+quiet=3
 step "Three nodes, one key, InProc sessions, lb's affinity cookie keeps each user on one node"
-farm_up healthy affinity=cookie
+farm_up healthy affinity=cookie drain-quiet=${quiet}s
 
 step "Four users log in and put a book in the cart; round robin spreads them"
 on_web2=
@@ -53,6 +57,18 @@ load_wait
 after=$(node_stat web2 requests)
 expect_load_no_lost_session
 check "web2 kept serving its users while draining ($((after - before)) requests)" test "$after" -gt "$before"
+expect_node_state web2 draining "web2 is still draining when its users have just finished"
+
+step "Its users have finished: the drain ends by itself, as NLB's drainstop does"
+farm drain web2 --wait --timeout 15s
+rc=$?
+expect_eq "farmctl drain web2 --wait returned once lb had drained web2 (exit $rc)" "$rc" 0
+expect_node_state web2 stopped
+expect_node_reason web2 drained
+gap=$(curl -s --max-time 5 "http://$FARM_ADMIN/nodes/web2" |
+  jq -r 'def s: sub("\\.[0-9]+Z$"; "Z") | fromdate; (.since | s) - (.last_request | s)')
+check "web2 stopped no sooner than ${quiet} s after its last request (${gap} s, whole seconds)" \
+  test "${gap:-0}" -ge "$quiet"
 
 step "Now stop web2 (no drain) while $on_web2's request is in flight (a 3 s latency fault)"
 farm start web2
