@@ -227,6 +227,10 @@ int ticks_parse_duration(const char *s, int64_t *out)
 
     if (*p == '\0')
         return -1;
+    if (strcmp(p, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
     while (*p != '\0') {
         if (*p < '0' || *p > '9')
             return -1;

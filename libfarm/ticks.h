@@ -28,8 +28,9 @@ void ticks_format_iso(int64_t ticks, char *out);
  * to 7 digits, followed by Z, +hh:mm, -hh:mm or nothing (taken as UTC). Returns 0 or -1. */
 int ticks_parse_iso(const char *s, int64_t *out);
 
-/* Durations: a number with a unit, or several ("90s", "30m", "1h30m", "2d", "500ms").
- * Units: ms s m h d. Returns 0 and the length in ticks, or -1. */
+/* Durations: a number with a unit, or several ("90s", "30m", "1h30m", "2d", "500ms"), or a
+ * bare "0" (zero needs no unit). Units: ms s m h d. Returns 0 and the length in ticks, or
+ * -1. */
 int ticks_parse_duration(const char *s, int64_t *out);
 
 #endif

@@ -245,6 +245,7 @@ static void test_ticks_parse_duration_units(void **state)
         {"2d", 2 * DAY},
         {"500ms", 500 * 10000LL},
         {"0s", 0},
+        {"0", 0}, /* zero needs no unit: "--drain-quiet 0" */
         {"1d2h3m4s5ms", DAY + 2 * HOUR + 3 * MINUTE + 4 * TICKS_PER_SECOND + 5 * 10000LL},
         {"1m500ms", MINUTE + 500 * 10000LL},
         {"3600s", HOUR},
@@ -265,6 +266,8 @@ static void test_ticks_parse_duration_rejects_bad_input(void **state)
     const char *bad[] = {
         "",
         "90",                    /* no unit */
+        "00",                    /* only a bare "0" goes without a unit */
+        "0m0",                   /* trailing number without unit */
         "s",                     /* no number */
         "1x",                    /* unknown unit */
         "1H",                    /* units are lower case */
