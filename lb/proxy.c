@@ -611,6 +611,10 @@ static void cconn_fail(struct cconn *c, const char *answer, size_t len)
 static void cconn_wait_request(struct cconn *c)
 {
     struct lb *lb = c->lb;
+    if (c->client_eof) {
+        cconn_close(c); /* every complete request is answered; nothing more will come */
+        return;
+    }
     bool begun = c->in_len > c->req_end || (c->hp && http_parser_mid_message(c->hp));
     c->state = begun ? C_READING : C_IDLE;
     ev_io_stop(lb->loop, &c->w);
@@ -1314,8 +1318,9 @@ static void cconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (n == 0) {
         if (in_flight) {
-            /* A half-close after the request: answer it, then close. */
-            c->client_eof = c->close_after = true;
+            /* A half-close after the request: answer it and the complete requests buffered
+             * behind it, then close (cconn_wait_request). */
+            c->client_eof = true;
             ev_io_stop(loop, w);
             return;
         }

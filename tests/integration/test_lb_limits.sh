@@ -40,6 +40,54 @@ print(data.split(b'\r\n')[0].decode('latin-1'))
 EOF
 }
 
+# --- pipelining and half-close --------------------------------------------------------------------
+# Requests sent back to back on one connection are answered one by one, in order; a burst
+# larger than lb's 16 KiB buffer is read as room frees up; a client that shuts its sending
+# side after the last request still gets every answer, then the close.
+pipeline() { # COUNT PAD -> "answers=N ok=N nodes=... eof=yes|no"
+  python3 - "$host" "$port" "$1" "$2" <<'EOF'
+import re, socket, sys
+host, port, count, pad = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+s = socket.create_connection((host, port), timeout=10)
+req = ("GET /whoami HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n" % ("p" * pad)).encode()
+s.sendall(req * count)
+s.shutdown(socket.SHUT_WR)
+data = b""
+eof = "no"
+try:
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            eof = "yes"
+            break
+        data += chunk
+except socket.timeout:
+    pass
+answers, nodes, ok = 0, [], 0
+while True:
+    head_end = data.find(b"\r\n\r\n")
+    if head_end < 0:
+        break
+    head = data[:head_end]
+    n = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+    answers += 1
+    ok += head.startswith(b"HTTP/1.1 200 ")
+    m = re.search(rb"(?i)\r\nx-farm-node: *(\S+)", head)
+    nodes.append(m.group(1).decode() if m else "?")
+    data = data[head_end + 4 + n:]
+print("answers=%d ok=%d nodes=%s eof=%s" % (answers, ok, ",".join(nodes[:6]), eof))
+EOF
+}
+out=$(pipeline 5 10)
+is "pipelined 5 then half-close: 5 answers, all 200, in round-robin order, then the close" \
+  "$(printf '%s' "$out" | sed 's/nodes=[^ ]*/nodes=/')" "answers=5 ok=5 nodes= eof=yes"
+nodes=$(printf '%s' "$out" | sed -n 's/.*nodes=\([^ ]*\).*/\1/p')
+ok_if "... each request went to the next node ($nodes)" \
+  awk -v s="$nodes" 'BEGIN { n = split(s, a, ","); for (i = 2; i <= n; i++) if (a[i] == a[i - 1]) exit 1; exit n != 5 }'
+out=$(pipeline 200 120)
+is "pipelined 200 (about 30 KiB, more than lb's 16 KiB buffer): every one answered 200" \
+  "$(printf '%s' "$out" | sed 's/ nodes=[^ ]*//')" "answers=200 ok=200 eof=yes"
+
 # --- slowloris -----------------------------------------------------------------------------------
 # A client that trickles a request head one byte every 100 ms (it never ends: the head is
 # long). It says "started" after its first byte; it reports the answer's status line and
