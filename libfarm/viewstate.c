@@ -109,7 +109,12 @@ enum vs_status viewstate_unprotect(struct viewstate *vs, const char *text, size_
     size_t plen = 0;
     switch (protector_unprotect(&vs->prot, bin, (size_t)n, plain, bcap + 16, &plen)) {
     case PROTECT_OK:
-        if (plen > cap) {
+        /* What ObjectStateFormatter would do next: a serialized state starts with its
+         * marker and version, 0xFF 0x01. Without this check, a ViewState whose MAC holds
+         * but which was encrypted with another decryptionKey (Framework45 derives the MAC
+         * key from the validationKey alone) would pass whenever the garbage it decrypts to
+         * happens to end in valid padding: about one time in 256. */
+        if (plen < 2 || plain[0] != 0xFF || plain[1] != 0x01 || plen > cap) {
             rc = VS_INVALID;
             break;
         }

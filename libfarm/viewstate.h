@@ -51,7 +51,9 @@ void viewstate_cleanup(struct viewstate *vs);
 long viewstate_protect(struct viewstate *vs, const uint8_t *payload, size_t len, char *out,
                        size_t cap);
 
-/* Decode and check a __VIEWSTATE value; on VS_VALID the payload is in out[0..*out_len). */
+/* Decode and check a __VIEWSTATE value; on VS_VALID the payload is in out[0..*out_len).
+ * The payload must begin as ObjectStateFormatter's output does (0xFF 0x01), else
+ * VS_INVALID, as ASP.NET's "The state information is invalid for this page". */
 enum vs_status viewstate_unprotect(struct viewstate *vs, const char *text, size_t len, uint8_t *out,
                                    size_t cap, size_t *out_len);
 

@@ -151,16 +151,23 @@ static enum vs_status fuzz_vs_check(size_t i, const char *text, size_t len, uint
     return st;
 }
 
-/* Part B. */
-static void fuzz_vs_round_trip(size_t i, const uint8_t *payload, size_t len)
+/* Part B. The payload goes in as ObjectStateFormatter's output does, after its marker
+ * 0xFF 0x01 (without it a ViewState checks invalid, whatever its MAC). */
+static void fuzz_vs_round_trip(size_t i, const uint8_t *fuzz, size_t fuzz_len)
 {
-    if (len > FUZZ_PAYLOAD_MAX)
+    if (fuzz_len + 2 > FUZZ_PAYLOAD_MAX)
         return;
+    size_t len = fuzz_len + 2;
+    uint8_t *payload = malloc(len);
     size_t cap = base64_encoded_len(len + protector_overhead(&fuzz_vs[i].prot)) + 1;
     char *text = malloc(cap);
     uint8_t *back = malloc(cap);
-    if (text == NULL || back == NULL)
+    if (payload == NULL || text == NULL || back == NULL)
         abort();
+    payload[0] = 0xFF;
+    payload[1] = 0x01;
+    if (fuzz_len)
+        memcpy(payload + 2, fuzz, fuzz_len);
     long n = viewstate_protect(&fuzz_vs[i], payload, len, text, cap);
     FUZZ_CHECK(n > 0 && (size_t)n < cap, "protect fits the documented room");
     size_t back_len = 0;
@@ -173,6 +180,13 @@ static void fuzz_vs_round_trip(size_t i, const uint8_t *payload, size_t len)
         FUZZ_CHECK(st != VS_MAC_FAILED && st != VS_MALFORMED,
                    "the same validation key passes the MAC");
     }
+    /* The same bytes without the marker: the MAC holds, the content is not a state. */
+    n = viewstate_protect(&fuzz_vs[i], payload + 2, fuzz_len, text, cap);
+    FUZZ_CHECK(n > 0 && (size_t)n < cap, "protect fits the documented room");
+    if (fuzz_len < 2 || payload[2] != 0xFF || payload[3] != 0x01)
+        FUZZ_CHECK(fuzz_vs_check(i, text, (size_t)n, NULL, NULL) == VS_INVALID,
+                   "a protected payload that is not ObjectStateFormatter's checks invalid");
+    free(payload);
     free(back);
     free(text);
 }

@@ -117,7 +117,8 @@ static void test_viewstate_round_trip_and_other_keys(void **state)
             struct viewstate va, vb;
             assert_int_equal(viewstate_init(&va, &a, &pg, NULL), 0);
             assert_int_equal(viewstate_init(&vb, &b, &pg, NULL), 0);
-            const uint8_t payload[] = "cart=3;step=2";
+            const uint8_t payload[] = "\xff\x01"
+                                      "cart=3;step=2";
             char text[1024];
             long n = viewstate_protect(&va, payload, sizeof payload, text, sizeof text);
             assert_true(n > 0);
@@ -138,11 +139,70 @@ static void test_viewstate_round_trip_and_other_keys(void **state)
     assert_non_null(strstr(VIEWSTATE_MAC_FAILED_TEXT, "AutoGenerate cannot be used in a cluster."));
 }
 
+/* Same validationKey, another decryptionKey (the "ddiff" farm): the MAC holds, the content
+ * decrypts to garbage. Garbage ends in valid CBC padding about one time in 256, so without
+ * ObjectStateFormatter's marker check some of these would pass as valid. Also: a payload
+ * that is not ObjectStateFormatter's is invalid even under the right keys. */
+static void test_viewstate_other_decryption_key_never_valid(void **state)
+{
+    (void)state;
+    static const char *const compats[] = {"Framework20SP2", "Framework45"};
+    for (int c = 0; c < 2; c++) {
+        struct mk_params p = {
+            .validation_key = "0102030405060708090A0B0C0D0E0F101112131415161718191A1B1C",
+            .decryption_key = "A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8",
+            .compat = compats[c],
+        };
+        struct machinekey a, d;
+        assert_int_equal(machinekey_init(&a, &p, NULL, NULL), 0);
+        p.decryption_key = "B1B2B3B4B5B6B7B8B9BABBBCBDBEBFC0C1C2C3C4C5C6C7C8";
+        assert_int_equal(machinekey_init(&d, &p, NULL, NULL), 0);
+        struct viewstate_page pg = {.template_dir = "/",
+                                    .type_name = "form_aspx",
+                                    .generator = 0xCA0B0334,
+                                    .encrypt = true};
+        struct viewstate va, vd;
+        assert_int_equal(viewstate_init(&va, &a, &pg, NULL), 0);
+        assert_int_equal(viewstate_init(&vd, &d, &pg, NULL), 0);
+        static const uint8_t payload[] = "\xff\x01"
+                                         "farmlab:node=web1;issued=1";
+        int valid = 0, invalid = 0;
+        for (int i = 0; i < 2000; i++) {
+            char text[512];
+            long n = viewstate_protect(&va, payload, sizeof payload - 1, text, sizeof text);
+            assert_true(n > 0);
+            uint8_t out[256];
+            size_t out_len = 0;
+            enum vs_status st =
+                viewstate_unprotect(&vd, text, (size_t)n, out, sizeof out, &out_len);
+            valid += st == VS_VALID;
+            invalid += st == VS_INVALID;
+        }
+        assert_int_equal(valid, 0);
+        if (c == 1)
+            assert_int_equal(invalid, 2000); /* Framework45: the MAC key is the same */
+        /* Not ObjectStateFormatter's bytes, right keys: invalid. */
+        static const uint8_t plain[] = "cart=3";
+        char text[512];
+        long n = viewstate_protect(&va, plain, sizeof plain - 1, text, sizeof text);
+        assert_true(n > 0);
+        uint8_t out[256];
+        size_t out_len = 0;
+        assert_int_equal(viewstate_unprotect(&va, text, (size_t)n, out, sizeof out, &out_len),
+                         VS_INVALID);
+        viewstate_cleanup(&va);
+        viewstate_cleanup(&vd);
+        machinekey_cleanup(&a);
+        machinekey_cleanup(&d);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_viewstate_validates_every_aspnet_viewstate),
         cmocka_unit_test(test_viewstate_round_trip_and_other_keys),
+        cmocka_unit_test(test_viewstate_other_decryption_key_never_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
