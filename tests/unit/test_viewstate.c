@@ -94,47 +94,65 @@ static void test_viewstate_validates_every_aspnet_viewstate(void **state)
     assert_int_equal(checked, 24);
 }
 
+/* The test farm's keys, and one page of it protected under them. */
+#define TEST_VALIDATION_KEY "0102030405060708090A0B0C0D0E0F101112131415161718191A1B1C"
+#define TEST_DECRYPTION_KEY "A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8"
+
+struct test_page {
+    struct machinekey mk;
+    struct viewstate vs;
+};
+
+static void test_page_init(struct test_page *t, const char *validation_key,
+                           const char *decryption_key, const char *compat, bool encrypt,
+                           const char *user_key)
+{
+    struct mk_params p = {
+        .validation_key = validation_key, .decryption_key = decryption_key, .compat = compat};
+    assert_int_equal(machinekey_init(&t->mk, &p, NULL, NULL), 0);
+    struct viewstate_page pg = {.template_dir = "/",
+                                .type_name = "form_aspx",
+                                .generator = 0xCA0B0334,
+                                .encrypt = encrypt,
+                                .user_key = user_key};
+    assert_int_equal(viewstate_init(&t->vs, &t->mk, &pg, NULL), 0);
+}
+
+static void test_page_cleanup(struct test_page *t)
+{
+    viewstate_cleanup(&t->vs);
+    machinekey_cleanup(&t->mk);
+}
+
+static const char *const test_compats[] = {"Framework20SP2", "Framework45"};
+
 static void test_viewstate_round_trip_and_other_keys(void **state)
 {
     (void)state;
-    static const char *const compats[] = {"Framework20SP2", "Framework45"};
     for (int c = 0; c < 2; c++)
         for (int enc = 0; enc < 2; enc++) {
-            struct mk_params p = {
-                .validation_key = "0102030405060708090A0B0C0D0E0F101112131415161718191A1B1C",
-                .decryption_key = "A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8",
-                .compat = compats[c],
-            };
-            struct machinekey a, b;
-            assert_int_equal(machinekey_init(&a, &p, NULL, NULL), 0);
-            p.validation_key = "AutoGenerate";
-            assert_int_equal(machinekey_init(&b, &p, NULL, NULL), 0);
-            struct viewstate_page pg = {.template_dir = "/",
-                                        .type_name = "form_aspx",
-                                        .generator = 0xCA0B0334,
-                                        .encrypt = enc,
-                                        .user_key = "alice"};
-            struct viewstate va, vb;
-            assert_int_equal(viewstate_init(&va, &a, &pg, NULL), 0);
-            assert_int_equal(viewstate_init(&vb, &b, &pg, NULL), 0);
+            struct test_page a, b;
+            test_page_init(&a, TEST_VALIDATION_KEY, TEST_DECRYPTION_KEY, test_compats[c], enc,
+                           "alice");
+            test_page_init(&b, "AutoGenerate", TEST_DECRYPTION_KEY, test_compats[c], enc, "alice");
             const uint8_t payload[] = "\xff\x01"
                                       "cart=3;step=2";
             char text[1024];
-            long n = viewstate_protect(&va, payload, sizeof payload, text, sizeof text);
+            long n = viewstate_protect(&a.vs, payload, sizeof payload, text, sizeof text);
             assert_true(n > 0);
             uint8_t out[256];
             size_t out_len = 0;
-            assert_int_equal(viewstate_unprotect(&va, text, (size_t)n, out, sizeof out, &out_len),
+            assert_int_equal(viewstate_unprotect(&a.vs, text, (size_t)n, out, sizeof out, &out_len),
                              VS_VALID);
             assert_int_equal(out_len, sizeof payload);
             assert_memory_equal(out, payload, sizeof payload);
             /* The node left on AutoGenerate: "Validation of viewstate MAC failed". */
-            assert_int_equal(viewstate_unprotect(&vb, text, (size_t)n, out, sizeof out, &out_len),
+            assert_int_equal(viewstate_unprotect(&b.vs, text, (size_t)n, out, sizeof out, &out_len),
                              VS_MAC_FAILED);
-            assert_int_equal(viewstate_unprotect(&va, "%%%", 3, out, sizeof out, &out_len),
+            assert_int_equal(viewstate_unprotect(&a.vs, "%%%", 3, out, sizeof out, &out_len),
                              VS_MALFORMED);
-            viewstate_cleanup(&va);
-            viewstate_cleanup(&vb);
+            test_page_cleanup(&a);
+            test_page_cleanup(&b);
         }
     assert_non_null(strstr(VIEWSTATE_MAC_FAILED_TEXT, "AutoGenerate cannot be used in a cluster."));
 }
@@ -146,35 +164,22 @@ static void test_viewstate_round_trip_and_other_keys(void **state)
 static void test_viewstate_other_decryption_key_never_valid(void **state)
 {
     (void)state;
-    static const char *const compats[] = {"Framework20SP2", "Framework45"};
     for (int c = 0; c < 2; c++) {
-        struct mk_params p = {
-            .validation_key = "0102030405060708090A0B0C0D0E0F101112131415161718191A1B1C",
-            .decryption_key = "A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8",
-            .compat = compats[c],
-        };
-        struct machinekey a, d;
-        assert_int_equal(machinekey_init(&a, &p, NULL, NULL), 0);
-        p.decryption_key = "B1B2B3B4B5B6B7B8B9BABBBCBDBEBFC0C1C2C3C4C5C6C7C8";
-        assert_int_equal(machinekey_init(&d, &p, NULL, NULL), 0);
-        struct viewstate_page pg = {.template_dir = "/",
-                                    .type_name = "form_aspx",
-                                    .generator = 0xCA0B0334,
-                                    .encrypt = true};
-        struct viewstate va, vd;
-        assert_int_equal(viewstate_init(&va, &a, &pg, NULL), 0);
-        assert_int_equal(viewstate_init(&vd, &d, &pg, NULL), 0);
+        struct test_page a, d;
+        test_page_init(&a, TEST_VALIDATION_KEY, TEST_DECRYPTION_KEY, test_compats[c], true, NULL);
+        test_page_init(&d, TEST_VALIDATION_KEY, "B1B2B3B4B5B6B7B8B9BABBBCBDBEBFC0C1C2C3C4C5C6C7C8",
+                       test_compats[c], true, NULL);
         static const uint8_t payload[] = "\xff\x01"
                                          "farmlab:node=web1;issued=1";
         int valid = 0, invalid = 0;
         for (int i = 0; i < 2000; i++) {
             char text[512];
-            long n = viewstate_protect(&va, payload, sizeof payload - 1, text, sizeof text);
+            long n = viewstate_protect(&a.vs, payload, sizeof payload - 1, text, sizeof text);
             assert_true(n > 0);
             uint8_t out[256];
             size_t out_len = 0;
             enum vs_status st =
-                viewstate_unprotect(&vd, text, (size_t)n, out, sizeof out, &out_len);
+                viewstate_unprotect(&d.vs, text, (size_t)n, out, sizeof out, &out_len);
             valid += st == VS_VALID;
             invalid += st == VS_INVALID;
         }
@@ -184,16 +189,14 @@ static void test_viewstate_other_decryption_key_never_valid(void **state)
         /* Not ObjectStateFormatter's bytes, right keys: invalid. */
         static const uint8_t plain[] = "cart=3";
         char text[512];
-        long n = viewstate_protect(&va, plain, sizeof plain - 1, text, sizeof text);
+        long n = viewstate_protect(&a.vs, plain, sizeof plain - 1, text, sizeof text);
         assert_true(n > 0);
         uint8_t out[256];
         size_t out_len = 0;
-        assert_int_equal(viewstate_unprotect(&va, text, (size_t)n, out, sizeof out, &out_len),
+        assert_int_equal(viewstate_unprotect(&a.vs, text, (size_t)n, out, sizeof out, &out_len),
                          VS_INVALID);
-        viewstate_cleanup(&va);
-        viewstate_cleanup(&vd);
-        machinekey_cleanup(&a);
-        machinekey_cleanup(&d);
+        test_page_cleanup(&a);
+        test_page_cleanup(&d);
     }
 }
 
