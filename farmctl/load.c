@@ -578,6 +578,36 @@ static size_t verdict_losses(char *out, size_t len, size_t cap, const struct los
     return len;
 }
 
+static uint64_t farm_ticket_count(const struct load_stats *st, enum load_ticket t)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < st->n_nodes; i++)
+        n += st->node[i].ticket_why[t];
+    return n;
+}
+
+/* Every logout an expired ticket: the keys matched (the MAC held, the ticket decrypted), so
+ * the verdict says that first. Expiry on one or two nodes only points at their clocks or
+ * their forms timeout; all over the farm, at the timeout itself. */
+static size_t verdict_expired(char *out, size_t len, size_t cap, const struct load_stats *st,
+                              int nb, const char *where)
+{
+    if (st->logouts == 1)
+        APPEND(out, len, cap, "no key fault: the one logout was an expired ticket, %s", where);
+    else if (st->logouts == 2)
+        APPEND(out, len, cap, "no key fault: both logouts were expired tickets, %s", where);
+    else
+        APPEND(out, len, cap, "no key fault: all %llu logouts were expired tickets, %s",
+               (unsigned long long)st->logouts, where);
+    if (nb == 1)
+        APPEND(out, len, cap, " (is its clock ahead, or its forms timeout shorter?)");
+    else if (nb == 2)
+        APPEND(out, len, cap, " (are their clocks ahead, or their forms timeouts shorter?)");
+    else
+        APPEND(out, len, cap, " (the forms timeout ran out during the run)");
+    return len;
+}
+
 void load_verdict(const struct load_stats *st, unsigned users, char *out, size_t cap)
 {
     size_t len = 0;
@@ -598,11 +628,15 @@ void load_verdict(const struct load_stats *st, unsigned users, char *out, size_t
         int nb = load_blame(load_fail_ticket, st, who);
         blame_text(st, nb, who, where, sizeof where);
         farm_ticket_whys(st, whys, sizeof whys);
-        len = verdict_losses(out, len, cap, &logout_words, where, st->logouts, st->lost_ticket_hops,
-                             st->hops, whys);
+        bool all_expired = farm_ticket_count(st, LOAD_TICKET_EXPIRED) == st->logouts;
+        if (all_expired)
+            len = verdict_expired(out, len, cap, st, nb, where);
+        else
+            len = verdict_losses(out, len, cap, &logout_words, where, st->logouts,
+                                 st->lost_ticket_hops, st->hops, whys);
         APPEND(out, len, cap, "; %llu of %u users logged out",
                (unsigned long long)st->users_logged_out, users);
-        if (nb == 1) {
+        if (nb == 1 && !all_expired) {
             /* How the blamed node and the others treat each other's tickets. */
             int x = who[0];
             uint64_t in_rej = 0, in_chk = 0, out_rej = 0, out_chk = 0;
