@@ -30,6 +30,7 @@
 #include "ticks.h"
 
 #define BUF_SIZE         16384
+#define INJECT_MAX       512 /* headers lb adds to an answer's head, at most */
 #define FREE_BUFS_MAX    256
 #define PARSER_BODY_KEEP 65536 /* a parser whose body buffer grew past this is not kept */
 
@@ -62,10 +63,11 @@ struct bconn {
     /* bytes read from the node, not yet written to the client */
     char *buf;
     size_t len, off;
-    bool head_done;  /* response head parsed and passed on */
-    bool interim;    /* the parser paused after a 1xx answer */
-    bool resp_done;  /* the whole response has been read */
-    bool keep_alive; /* the node keeps the connection */
+    bool head_done;   /* response head parsed and passed on */
+    bool interim;     /* the parser paused after a 1xx answer */
+    bool resp_done;   /* the whole response has been read */
+    bool keep_alive;  /* the node keeps the connection */
+    bool stray_bytes; /* the node sent bytes after its answer: close it, not the client */
     bool eof;
     /* response head capture (spans into buf while the head accumulates) */
     int status;
@@ -178,7 +180,7 @@ static void parser_put(struct lb *lb, struct http_parser *p)
     if (p == NULL)
         return;
     bool clean = !p->started && p->error_status == 0 && llhttp_get_errno(&p->llhttp) == HPE_OK &&
-                 p->req.body.cap <= PARSER_BODY_KEEP;
+                 !p->llhttp.upgrade && p->req.body.cap <= PARSER_BODY_KEEP;
     if (clean && lb->n_free_parsers < LB_FREE_PARSERS_MAX) {
         lb->free_parsers[lb->n_free_parsers++] = p;
         return;
@@ -263,6 +265,12 @@ static const char ans_413[] =
 static const char ans_431[] =
     "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
     "Connection: close\r\nContent-Length: 32\r\n\r\nrequest header fields too large\n";
+static const char ans_501[] =
+    "HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\n"
+    "Connection: close\r\nContent-Length: 25\r\n\r\nCONNECT is not supported\n";
+static const char ans_505[] =
+    "HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\n"
+    "Connection: close\r\nContent-Length: 27\r\n\r\nHTTP version not supported\n";
 static const char ans_502[] = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
                               "Connection: close\r\nContent-Length: 12\r\n\r\nbad gateway\n";
 static const char ans_503[] =
@@ -278,23 +286,27 @@ static int answer_status(const char *a)
 
 /* ---- access log ------------------------------------------------------------------------- */
 
-static void access_log(struct cconn *c, int status)
+/* One line per request. end is NULL for an answer that went out whole, else how it was cut
+ * short ("node-closed", "node-error", "client-closed", "timeout"). Method and path are
+ * known only once the request was complete (an lb-made 400, 408, 413 or 431 has "-"). */
+static void access_log_end(struct cconn *c, int status, const char *end)
 {
     struct lb *lb = c->lb;
     if (lb->access == NULL || c->hp == NULL)
         return;
     const struct http_request *r = &c->hp->req;
+    bool complete = c->req_end > 0;
     double now = ev_time();
     char when[TICKS_ISO_MAX];
     ticks_format_iso(ticks_from_unix((int64_t)now, (int32_t)((now - (int64_t)now) * 1e9)), when);
-    const char *path = c->in + r->url.off;
-    size_t plen = r->url.len;
+    const char *path = complete ? c->in + r->url.off : "-";
+    size_t plen = complete ? r->url.len : 1;
     const char *q = memchr(path, '?', plen);
     if (q)
         plen = (size_t)(q - path);
     char sess[17] = "-";
     size_t clen;
-    const char *cookie = http_header_get(r, c->in, "Cookie", &clen);
+    const char *cookie = complete ? http_header_get(r, c->in, "Cookie", &clen) : NULL;
     for (size_t i = 0; cookie && i < lb->cfg.n_session_cookies; i++) {
         size_t vlen;
         const char *v = http_cookie(cookie, clen, lb->cfg.session_cookies[i], &vlen);
@@ -308,13 +320,26 @@ static void access_log(struct cconn *c, int status)
     fprintf(lb->access,
             "time=%s client=%s method=%s path=%.*s node=%s why=%s tried=%s status=%d "
             "bytes=%zu connect_ms=%.1f first_byte_ms=%.1f total_ms=%.1f ticket=%.*s "
-            "session=%s\n",
-            when, c->peer, http_method_name(r->method), (int)(plen > 200 ? 200 : plen), path,
-            c->b && c->b->node ? c->b->node->name : "-", pick_reason_name(c->why),
-            c->tried_names[0] ? c->tried_names : "-", status, c->bytes_out,
-            c->t_connect > 0 ? (c->t_connect - c->t_start) * 1000 : 0.0,
+            "session=%s%s%s\n",
+            when, c->peer, complete ? http_method_name(r->method) : "-",
+            (int)(plen > 200 ? 200 : plen), path, c->b && c->b->node ? c->b->node->name : "-",
+            pick_reason_name(c->why), c->tried_names[0] ? c->tried_names : "-", status,
+            c->bytes_out, c->t_connect > 0 ? (c->t_connect - c->t_start) * 1000 : 0.0,
             c->t_first > 0 ? (c->t_first - c->t_start) * 1000 : 0.0,
-            (ev_now(lb->loop) - c->t_start) * 1000, (int)tlen, ticket, sess);
+            (ev_now(lb->loop) - c->t_start) * 1000, (int)tlen, ticket, sess, end ? " end=" : "",
+            end ? end : "");
+}
+
+static void access_log(struct cconn *c, int status)
+{
+    access_log_end(c, status, NULL);
+}
+
+/* The answer was cut short after some of it reached the client: log it, close. */
+static void cconn_cut(struct cconn *c, const char *end)
+{
+    access_log_end(c, c->b ? c->b->status : 0, end);
+    cconn_close(c);
 }
 
 /* ---- backend connections ---------------------------------------------------------------- */
@@ -439,8 +464,11 @@ static int rp_on_headers_complete(llhttp_t *p)
     struct bconn *b = bconn_of(p);
     b->status = llhttp_get_status_code(p);
     b->head_done = true;
-    /* A HEAD answer has no body, whatever its Content-Length says. */
+    /* Answers to HEAD, 1xx, 204 and 304 have no body, whatever their Content-Length says
+     * (RFC 9112 6.3). */
     if (b->c && b->c->hp && b->c->hp->req.method == HTTP_HEAD)
+        return 1;
+    if ((b->status >= 100 && b->status < 200) || b->status == 204 || b->status == 304)
         return 1;
     return 0;
 }
@@ -474,7 +502,7 @@ static void bconn_reset_response(struct bconn *b)
     b->rp.data = b;
     b->len = b->off = 0;
     b->head_done = b->resp_done = b->interim = false;
-    b->keep_alive = false;
+    b->keep_alive = b->stray_bytes = false;
     b->status = 0;
     b->n_set_cookie = 0;
     memset(&b->location, 0, sizeof b->location);
@@ -689,13 +717,23 @@ static void cconn_process(struct cconn *c)
         cconn_wait_request(c);
         return;
     case HTTP_FEED_ERROR:
-        if (c->hp->error_status == 431)
+        switch (c->hp->error_status) {
+        case 431:
             cconn_fail(c, ans_431, sizeof ans_431 - 1);
-        else if (c->hp->error_status == 413)
+            return;
+        case 413:
             cconn_fail(c, ans_413, sizeof ans_413 - 1);
-        else
+            return;
+        case 501:
+            cconn_fail(c, ans_501, sizeof ans_501 - 1);
+            return;
+        case 505:
+            cconn_fail(c, ans_505, sizeof ans_505 - 1);
+            return;
+        default:
             cconn_fail(c, ans_400, sizeof ans_400 - 1);
-        return;
+            return;
+        }
     case HTTP_FEED_REQUEST:
         break;
     }
@@ -1048,7 +1086,7 @@ static void inject_headers(struct cconn *c)
 {
     struct lb *lb = c->lb;
     struct bconn *b = c->b;
-    char extra[512];
+    char extra[INJECT_MAX];
     size_t n = 0;
     if (lb->cfg.served_by)
         n += (size_t)snprintf(extra + n, sizeof extra - n, "X-Served-By: %s\r\n", b->node->name);
@@ -1107,12 +1145,14 @@ static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         bconn_close(b);
         return;
     }
-    if (b->len == BUF_SIZE) {
+    /* While the head is read, INJECT_MAX bytes stay free for the headers lb adds. */
+    size_t room = b->head_done ? BUF_SIZE : BUF_SIZE - INJECT_MAX;
+    if (b->len >= room) {
         /* The head does not fit in a buffer. */
         backend_failed(c, false, false);
         return;
     }
-    ssize_t n = recv(b->fd, b->buf + b->len, BUF_SIZE - b->len, 0);
+    ssize_t n = recv(b->fd, b->buf + b->len, room - b->len, 0);
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
@@ -1131,7 +1171,7 @@ static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             if (b->head_done && llhttp_message_needs_eof(&b->rp)) {
                 b->resp_done = true;
             } else {
-                cconn_close(c); /* the node died mid-answer */
+                cconn_cut(c, "node-closed"); /* the node died mid-answer */
                 return;
             }
         }
@@ -1169,7 +1209,7 @@ static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
             backend_failed(c, false, false);
             return;
         }
-        cconn_close(c);
+        cconn_cut(c, "node-error");
         return;
     }
     if (e == HPE_PAUSED) {
@@ -1177,7 +1217,7 @@ static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         const char *end = llhttp_get_error_pos(&b->rp);
         if (end && end < b->buf + b->len) {
             b->len = (size_t)(end - b->buf);
-            b->keep_alive = false;
+            b->stray_bytes = true; /* the node's connection is not reused */
         }
     }
     if (!b->head_done)
@@ -1213,7 +1253,7 @@ static void relay(struct cconn *c)
                 cconn_timer(c, lb->cfg.timeout_idle);
                 return;
             }
-            cconn_close(c);
+            cconn_cut(c, "client-closed");
             return;
         }
         b->off += (size_t)n;
@@ -1224,7 +1264,7 @@ static void relay(struct cconn *c)
     b->off = b->len = 0;
     if (!b->resp_done) {
         if (b->eof) {
-            cconn_close(c);
+            cconn_cut(c, "node-closed");
             return;
         }
         ev_io_start(lb->loop, &b->r); /* more answer to come */
@@ -1234,8 +1274,10 @@ static void relay(struct cconn *c)
     }
     /* The answer is complete. */
     access_log(c, b->status);
+    /* The client keeps its connection unless the node's answer said it closes (the client
+     * read that header); a node that misbehaved after its answer loses only its own. */
     bool node_closes = !b->keep_alive;
-    cconn_detach_backend(c, false);
+    cconn_detach_backend(c, b->stray_bytes);
     if (c->close_after || node_closes) {
         cconn_close(c);
         return;
@@ -1250,6 +1292,14 @@ static void cconn_next(struct cconn *c)
     c->in_len -= c->req_end;
     c->parsed -= c->req_end;
     c->req_end = 0;
+    /* Nothing of the next answer went out: an error in the next request gets its answer. */
+    c->responded_bytes = false;
+    c->bytes_out = 0;
+    c->t_start = ev_now(c->lb->loop);
+    c->t_connect = c->t_first = 0;
+    c->ticket[0] = '\0';
+    c->tried_names[0] = '\0';
+    c->why = PICK_NONE;
     http_parser_next(c->hp);
     if (c->in_len == 0) {
         cconn_release_buffers(c); /* idle keep-alive: hold no buffer */
@@ -1371,7 +1421,7 @@ static void bconn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         backend_failed(c, false, true);
         return;
     }
-    cconn_close(c);
+    cconn_cut(c, "timeout");
 }
 
 void proxy_cut_node(struct lb *lb, struct lb_node *n)
@@ -1413,6 +1463,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         }
         c->lb = lb;
         c->fd = fd;
+        c->t_start = ev_now(loop);
         c->aff_key = balance_affinity_key(lb->cfg.affinity, &peer);
         if (lb->access) { /* the client's address in text is for the access log only */
             strcpy(c->peer, "?");

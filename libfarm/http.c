@@ -73,13 +73,28 @@ static int on_header_field(llhttp_t *l, const char *at, size_t len)
     return count_header_bytes(p, len + 4); /* ": " and CRLF */
 }
 
+/* RFC 9112 5.2: obsolete line folding. llhttp accepts a value continued on the next line
+ * (CRLF, then space or tab); a node that does not unfold it reads another header, or none
+ * (a folded Transfer-Encoding: request smuggling). It shows as a line break between the
+ * field and the value, or inside the value. */
+static bool folded(const char *from, const char *to)
+{
+    return to > from && memchr(from, '\n', (size_t)(to - from)) != NULL;
+}
+
 static int on_header_value(llhttp_t *l, const char *at, size_t len)
 {
     struct http_parser *p = parser_of(l);
     struct http_request *r = &p->req;
     p->last_was_value = true;
-    if (r->n_headers > 0)
-        extend(&r->headers[r->n_headers - 1].value, p->base, at, len);
+    if (r->n_headers > 0) {
+        struct http_header *h = &r->headers[r->n_headers - 1];
+        const char *after = h->value.len ? p->base + h->value.off + h->value.len
+                                         : p->base + h->name.off + h->name.len;
+        if (folded(after, at))
+            return fail(p, 400, "obsolete line folding in a header value");
+        extend(&h->value, p->base, at, len);
+    }
     return count_header_bytes(p, len);
 }
 
@@ -94,6 +109,12 @@ static int on_headers_complete(llhttp_t *l)
     r->has_expect_continue = e && elen == 12 && strncasecmp(e, "100-continue", 12) == 0;
     r->version_major = llhttp_get_http_major(l);
     r->version_minor = llhttp_get_http_minor(l);
+    /* HTTP/1.0 and 1.1 only: llhttp also takes 0.9 ("GET /") and other versions. */
+    if (r->version_major != 1 || r->version_minor > 1)
+        return fail(p, 505, "HTTP version not supported");
+    /* No tunnels: llhttp would switch to raw bytes after a CONNECT. */
+    if (r->method == HTTP_CONNECT)
+        return fail(p, 501, "CONNECT is not supported");
     if ((l->flags & F_CONTENT_LENGTH) && l->content_length > p->limits.max_body_bytes)
         return fail(p, 413, "request body too large");
     return 0;
@@ -332,12 +353,16 @@ const char *http_reason(int status)
         return "Request Header Fields Too Large";
     case 500:
         return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
     case 502:
         return "Bad Gateway";
     case 503:
         return "Service Unavailable";
     case 504:
         return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
     default:
         return status < 400 ? "OK" : "Error";
     }

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# lb and the edges of HTTP/1.1: a CONNECT is refused and leaves nothing behind for the next
+# client; obsolete line folding, HTTP/0.9 and HTTP/2.0 request lines are refused; answers
+# without a body (204, 304) do not stall; an error in the second request of a keep-alive
+# connection still gets its answer; the headers lb adds fit on a large answer; a node that
+# sends stray bytes after its answer loses its own connection, not the client's; every
+# request has an access log line, including answers cut short.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/tap.sh"
+. "$here/simnode_lib.sh"
+. "$here/lb_lib.sh"
+T=$SN_TMP
+
+# The misbehaving node, with its ready line.
+fifo=$T/rawnode.fifo
+mkfifo "$fifo"
+python3 "$here/rawnode.py" >"$fifo" 2>&1 &
+_sn_children+=("$!")
+exec {rfd}<"$fifo"
+IFS= read -r -t 10 -u "$rfd" line || sn_bail "rawnode did not start"
+exec {rfd}<&-
+raw_addr=${line##*listen=}
+like "rawnode is ready" "$raw_addr" '^127\.0\.0\.1:[0-9]+$'
+
+lb_must_start lb --node raw="$raw_addr" --health-path '' --served-by \
+  --access-log "$T/access.log" --timeout-server 5s --max-header-bytes 4096
+addr=${LB_ADDR[lb]}
+host=${addr%:*} port=${addr##*:}
+
+# send BYTES [CONNECTIONS...]: each argument is one connection's bytes (printf escapes);
+# prints, per connection, the status lines of every answer, then "|".
+send() {
+  python3 - "$host" "$port" "$@" <<'EOF'
+import re, socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+out = []
+for raw in sys.argv[3:]:
+    s = socket.create_connection((host, port), timeout=8)
+    s.sendall(raw.encode('latin-1').decode('unicode_escape').encode('latin-1'))
+    s.shutdown(socket.SHUT_WR)
+    data = b''
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        data += b'\r\nTIMEOUT 000\r\n'
+    # Walk the answers: status line, head, a body of Content-Length bytes (none for 204/304).
+    statuses = []
+    while data.startswith(b'HTTP/1.'):
+        head, sep, rest = data.partition(b'\r\n\r\n')
+        if not sep:
+            break
+        status = head.split(b' ', 2)[1].decode()
+        statuses.append(status)
+        m = re.search(rb'(?i)\r\ncontent-length: *(\d+)', head)
+        n = int(m.group(1)) if m and status not in ('204', '304') else 0
+        data = rest[n:]
+    if data.startswith(b'\r\nTIMEOUT'):
+        statuses.append('000')
+    out.append(' '.join(statuses))
+print('|'.join(out))
+EOF
+}
+
+# --- CONNECT: refused, and the next client is not hurt ---------------------------------------
+is "CONNECT gets 501" "$(send 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: a\r\n\r\n')" "501"
+victims=''
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  victims="$victims$(send 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: a\r\n\r\n' \
+    'GET /x HTTP/1.1\r\nHost: a\r\n\r\n') "
+done
+is "after a CONNECT, the next client's GET is answered 200 (10 of 10)" \
+  "$(echo "$victims" | tr ' ' '\n' | grep -c '^501|200$')" 10
+
+# --- request lines and headers lb refuses -------------------------------------------------------
+is "HTTP/0.9 request line: 505" "$(send 'GET /\r\n\r\n')" "505"
+is "HTTP/2.0 request line: 505" "$(send 'GET / HTTP/2.0\r\nHost: a\r\n\r\n')" "505"
+is "HTTP/1.0 is served" "$(send 'GET /x HTTP/1.0\r\n\r\n')" "200"
+is "obs-fold before a Transfer-Encoding value: 400" \
+  "$(send 'POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n')" \
+  "400"
+is "obs-fold inside a header value: 400" \
+  "$(send 'GET /a HTTP/1.1\r\nHost: a\r\nX-Long: one\r\n two\r\n\r\n')" "400"
+
+# --- answers without a body ---------------------------------------------------------------------
+start=$(date +%s.%N)
+is "304 and 204 with a Content-Length, then another request: all answered" \
+  "$(send 'GET /304 HTTP/1.1\r\nHost: a\r\n\r\nGET /204 HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n')" \
+  "304 204 200"
+end=$(date +%s.%N)
+ok_if "... in well under --timeout-server (5 s)" awk -v a="$start" -v b="$end" 'BEGIN { exit !(b - a < 2) }'
+
+# --- errors in a later request of a keep-alive connection ---------------------------------------
+is "keep-alive: a good request, then garbage: 200 then 400" \
+  "$(send 'GET /x HTTP/1.1\r\nHost: a\r\n\r\nGARBAGE\r\n\r\n')" "200 400"
+big_header=$(head -c 6000 /dev/zero | tr '\0' 'h')
+is "keep-alive: a good request, then an oversized head: 200 then 431" \
+  "$(send "GET /x HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nX-Big: $big_header\r\n\r\n")" "200 431"
+
+# --- the headers lb adds, on a large answer ------------------------------------------------------
+sn_req GET "http://$addr/big" -H 'Connection: close'
+is "a 20,000-byte answer comes whole" "$(printf '%s' "$BODY" | wc -c)" 20000
+like "... with X-Served-By" "$HDR" '(^|[[:space:]])X-Served-By: raw'
+like "... and Connection: close, as the client asked" "$HDR" '[Cc]onnection: close'
+
+# --- stray bytes after an answer ----------------------------------------------------------------
+is "stray bytes after the node's answer: the client's next request is still answered" \
+  "$(send 'GET /stray HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n')" "200 200"
+
+# --- the access log ---------------------------------------------------------------------------
+send 'GET /cut HTTP/1.1\r\nHost: a\r\n\r\n' >/dev/null
+log=$(cat "$T/access.log")
+like "an answer the node cut short has its line, end=node-closed" "$log" 'path=/cut .*status=200 .*end=node-closed'
+like "an lb-made 400 has its line, without a stale method or path" "$log" \
+  'method=- path=- node=- why=none tried=- status=400 .*total_ms=[0-9]+\.[0-9] '
+unlike "no total_ms from an unset start" "$log" 'total_ms=[0-9]{7,}'
+is "every access log line is one line (no CR inside)" "$(grep -c $'\r' "$T/access.log")" 0
+like "the CONNECT has its line: 501" "$log" 'status=501'
+
+lb_finish
