@@ -185,6 +185,42 @@ struct obs_ctx {
 /* ---- strings from the wire ------------------------------------------------------------ */
 
 /* Copy as printable ASCII (anything else becomes '?'), truncated to cap - 1 bytes. */
+static int pct_byte(const char *p)
+{
+    int v = 0;
+    for (int i = 1; i <= 2; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Where to cut a percent-encoded text (sim-node's X-Farm-User) that was cut at o: before a
+ * partial "%X", and before a UTF-8 character whose bytes are not all there. */
+static size_t pct_cut(const char *s, size_t o)
+{
+    if (o >= 1 && s[o - 1] == '%')
+        o -= 1;
+    else if (o >= 2 && s[o - 2] == '%')
+        o -= 2;
+    size_t cont = 0;
+    for (size_t at = o; at >= 3 && s[at - 3] == '%'; at -= 3) {
+        int b = pct_byte(s + at - 3);
+        if (b < 0x80)
+            break;
+        if (b < 0xC0) { /* a continuation byte */
+            cont++;
+            continue;
+        }
+        size_t need = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : 1;
+        return cont < need ? at - 3 : o;
+    }
+    return o;
+}
+
 static void copy_clean(char *dst, size_t cap, const char *src)
 {
     size_t o = 0;
@@ -193,6 +229,8 @@ static void copy_clean(char *dst, size_t cap, const char *src)
             unsigned char ch = (unsigned char)src[o];
             dst[o] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
         }
+        if (src[o] != '\0')
+            o = pct_cut(dst, o); /* cut short: no half escape, no half character */
     }
     dst[o] = '\0';
 }

@@ -9,12 +9,13 @@
 
 #include <openssl/rand.h>
 
+#include "app.h"
 #include "base64.h"
 #include "node.h"
 #include "stateclient.h"
 #include "ticks.h"
 
-#define SID_LEN   24
+#define SID_LEN   APP_SESSION_ID_LEN
 #define PARAM_MAX 512
 
 /* What one request found out about its caller; the X-Farm-* headers report it. */
@@ -60,33 +61,34 @@ static void cookie_date(int64_t ticks, char *out, size_t cap)
     strftime(out, cap, "%a, %d-%b-%Y %H:%M:%S GMT", &tm);
 }
 
-static void new_session_id(char out[SID_LEN + 1])
+/* SessionIDManager's base32 alphabet: what it writes, and all it accepts. */
+static const char sid_alphabet[] = "abcdefghijklmnopqrstuvwxyz012345";
+
+int app_session_id_new(char out[APP_SESSION_ID_LEN + 1])
 {
-    /* As SessionIDManager: 15 random bytes in base32 with alphabet a-z0-5. */
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz012345";
     uint8_t raw[15];
     if (RAND_bytes(raw, sizeof raw) != 1)
-        memset(raw, 0, sizeof raw);
+        return -1; /* never a guessable id */
     uint32_t acc = 0;
     int bits = 0, o = 0;
     for (size_t i = 0; i < sizeof raw; i++) {
         acc = acc << 8 | raw[i];
         bits += 8;
         while (bits >= 5 && o < SID_LEN) {
-            out[o++] = alphabet[(acc >> (bits - 5)) & 31];
+            out[o++] = sid_alphabet[(acc >> (bits - 5)) & 31];
             bits -= 5;
         }
     }
     out[SID_LEN] = '\0';
+    return 0;
 }
 
-static bool valid_sid(const char *s, size_t n)
+bool app_session_id_is_valid(const char *s, size_t n)
 {
-    if (n == 0 || n > 80)
+    if (n != SID_LEN)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9')))
+        if (s[i] == '\0' || strchr(sid_alphabet, s[i]) == NULL)
             return false;
     return true;
 }
@@ -114,12 +116,14 @@ static void check_ticket(struct node *n, const struct request_ctx *rq, struct vi
     v->ticket = formsauth_decode(&n->fa, c, len, node_now(n), &v->t);
 }
 
-static void set_ticket_cookie(struct node *n, struct response *rs, const struct ticket *t)
+/* Add the Set-Cookie for t. Returns 0, or -1 (and adds nothing) when the ticket cannot be
+ * protected into a cookie of at most 4096 characters. */
+static int set_ticket_cookie(struct node *n, struct response *rs, const struct ticket *t)
 {
     char cookie[FORMSAUTH_COOKIE_MAX + 1];
     long len = formsauth_issue(&n->fa, t, cookie, sizeof cookie);
     if (len < 0)
-        return;
+        return -1;
     buf_printf(rs->head, "Set-Cookie: %s=%s; path=/; HttpOnly", n->cfg.cookie_name, cookie);
     if (t->persistent) {
         char date[64];
@@ -127,6 +131,7 @@ static void set_ticket_cookie(struct node *n, struct response *rs, const struct 
         buf_printf(rs->head, "; expires=%s", date);
     }
     buf_puts(rs->head, "\r\n");
+    return 0;
 }
 
 /* Sliding expiration, as FormsAuthentication.RenewTicketIfOld: renew past half-time. */
@@ -141,7 +146,9 @@ static void maybe_renew(struct node *n, struct response *rs, struct visit *v)
     struct ticket renewed = v->t;
     renewed.issue_ticks = now;
     renewed.expiration_ticks = now + life;
-    set_ticket_cookie(n, rs, &renewed);
+    /* The same fields fitted when the ticket was issued; if renewal fails, the old cookie
+     * simply stays, as it would on a server that did not renew. */
+    (void)set_ticket_cookie(n, rs, &renewed);
 }
 
 /* Log the session store going away and coming back (once each, not per request). */
@@ -156,7 +163,8 @@ static void note_store(struct node *n, bool ok, const struct errbuf *err)
     }
 }
 
-/* Load (or start) the caller's session. Returns -1 when the state server is unreachable. */
+/* Load (or start) the caller's session. Returns -1 when the state server is unreachable,
+ * -2 when no session id could be drawn (the random source failed). */
 static int open_session(struct node *n, const struct request_ctx *rq, struct response *rs,
                         struct visit *v, struct errbuf *err)
 {
@@ -166,7 +174,7 @@ static int open_session(struct node *n, const struct request_ctx *rq, struct res
     }
     size_t len;
     const char *c = cookie_value(rq, "ASP.NET_SessionId", &len);
-    if (c && valid_sid(c, len) && len <= SID_LEN) {
+    if (c && app_session_id_is_valid(c, len)) {
         memcpy(v->sid, c, len);
         v->sid[len] = '\0';
         int found = sessions_load(n->sessions, now_seconds(n), v->sid, &v->items, err);
@@ -185,7 +193,11 @@ static int open_session(struct node *n, const struct request_ctx *rq, struct res
         v->session = "lost";
         n->counters.sessions_lost++;
     } else {
-        new_session_id(v->sid);
+        if (app_session_id_new(v->sid) != 0) {
+            v->session = "error";
+            n->counters.session_errors++;
+            return -2;
+        }
         v->new_sid = true;
         v->session = "new";
         n->counters.sessions_new++;
@@ -202,6 +214,58 @@ static int open_session(struct node *n, const struct request_ctx *rq, struct res
     return 0;
 }
 
+/* The length of the UTF-8 sequence at s (left > 0 bytes remain); 1 for a byte that does not
+ * begin a well-formed sequence, so that every byte belongs to exactly one character. */
+static size_t utf8_seq_len(const unsigned char *s, size_t left)
+{
+    size_t n = 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4;
+    if (n > left)
+        return 1;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 1;
+    return n;
+}
+
+/* X-Farm-User writes visible ASCII as itself and every other byte, and '%', as %XX. */
+static bool user_byte_is_plain(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && c != '%';
+}
+
+size_t app_user_header(const char *name, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *s = (const unsigned char *)name;
+    size_t o = 0, i = 0;
+    if (cap == 0)
+        return 0;
+    for (int chars = 0; i < len && chars < APP_USER_CHARS_MAX; chars++) {
+        size_t n = utf8_seq_len(s + i, len - i), need = 0;
+        for (size_t k = 0; k < n; k++)
+            need += user_byte_is_plain(s[i + k]) ? 1 : 3;
+        if (o + need + 1 > cap)
+            break; /* a character is shown whole or not at all */
+        for (size_t end = i + n; i < end; i++) {
+            if (user_byte_is_plain(s[i])) {
+                out[o++] = (char)s[i];
+            } else {
+                out[o++] = '%';
+                out[o++] = hex[s[i] >> 4];
+                out[o++] = hex[s[i] & 15];
+            }
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
 static void farm_headers(struct node *n, struct response *rs, const struct visit *v)
 {
     response_header(rs, "X-Farm-Node", n->cfg.name);
@@ -211,12 +275,8 @@ static void farm_headers(struct node *n, struct response *rs, const struct visit
     if (v->ticket == FA_VALID || v->ticket == FA_EXPIRED) {
         size_t len;
         const char *name = ticket_get(&v->t, TICKET_NAME, &len);
-        /* Header-safe: printable ASCII only. */
-        char safe[128];
-        size_t o = 0;
-        for (size_t i = 0; i < len && o + 1 < sizeof safe; i++)
-            safe[o++] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
-        safe[o] = '\0';
+        char safe[APP_USER_HEADER_CAP];
+        app_user_header(name, len, safe, sizeof safe);
         response_header(rs, "X-Farm-User", safe);
     }
 }
@@ -379,11 +439,16 @@ static void page_error(struct node *n, struct response *rs, int status, const ch
     }
 }
 
-/* A local path only: no scheme, no "//host". */
-static bool safe_return_url(const char *u)
+bool app_return_url_is_local(const char *u, size_t len)
 {
-    return u[0] == '/' && u[1] != '/' && u[1] != '\\' && strchr(u, '\r') == NULL &&
-           strchr(u, '\n') == NULL;
+    if (len == 0 || u[0] != '/' || (len > 1 && u[1] == '/'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)u[i];
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            return false;
+    }
+    return true;
 }
 
 static void page_login(struct node *n, const struct request_ctx *rq, struct response *rs,
@@ -394,7 +459,8 @@ static void page_login(struct node *n, const struct request_ctx *rq, struct resp
     long dlen = http_param(query, qlen, "data", data, sizeof data);
     bool persistent = http_param(query, qlen, "persistent", persist, sizeof persist) > 0 &&
                       strcmp(persist, "0") != 0;
-    bool has_ret = http_param(query, qlen, "ReturnUrl", ret, sizeof ret) > 0;
+    long rlen = http_param(query, qlen, "ReturnUrl", ret, sizeof ret);
+    bool has_ret = rlen > 0;
     (void)rq;
     if (ulen <= 0) {
         /* The login page, where ASP.NET sends anonymous visitors. */
@@ -427,11 +493,26 @@ static void page_login(struct node *n, const struct request_ctx *rq, struct resp
         page_error(n, rs, 400, "The user name or data is not valid UTF-8.", v->html);
         return;
     }
-    set_ticket_cookie(n, rs, &t);
+    if (set_ticket_cookie(n, rs, &t) != 0) {
+        /* No cookie, so no login: the verdict headers keep describing what was sent. */
+        uint8_t plain[2 * TICKET_TEXT_MAX + 64];
+        bool serializable = ticket_serialize(&t, plain, sizeof plain) >= 0;
+        if (serializable)
+            page_error(n, rs, 400,
+                       "The user name and data are too long: the protected ticket would exceed "
+                       "the browser's 4096-byte cookie limit, so no cookie was issued.",
+                       v->html);
+        else
+            page_error(n, rs, 500,
+                       "The ticket cannot be issued: its expiry (this node's clock plus the "
+                       "ticket timeout) is past the year 9999, beyond a .NET DateTime.",
+                       v->html);
+        return;
+    }
     n->counters.logins++;
     v->ticket = FA_VALID;
     v->t = t;
-    if (has_ret && safe_return_url(ret)) {
+    if (has_ret && app_return_url_is_local(ret, (size_t)rlen)) {
         rs->status = 302;
         response_header(rs, "Location", ret);
         return;
@@ -753,13 +834,18 @@ void node_handle(void *app, const struct request_ctx *rq, struct response *rs)
     struct errbuf err = {{0}};
 
     if (fd.error_status) {
-        v.session = n->cfg.session == SESSION_OFF ? "off" : "new";
+        /* Answered before the session was looked at: nothing created, no cookie, so "off". */
+        v.session = "off";
         page_error(n, rs, fd.error_status, "Injected fault.", v.html);
         goto done;
     }
     bool uses_session = !path_is(path, plen, "/logout");
-    if (uses_session && open_session(n, rq, rs, &v, &err) != 0) {
-        page_error(n, rs, 500, STATECLIENT_UNREACHABLE_TEXT, v.html);
+    int sess_rc = uses_session ? open_session(n, rq, rs, &v, &err) : 0;
+    if (sess_rc != 0) {
+        page_error(n, rs, 500,
+                   sess_rc == -2 ? "Cannot create a session id: no random bytes."
+                                 : STATECLIENT_UNREACHABLE_TEXT,
+                   v.html);
         goto done;
     }
     maybe_renew(n, rs, &v);

@@ -117,6 +117,10 @@ ok_if "state server down: s1 is still running" kill -0 "${SN_PID[s1]}"
 sn_req GET "http://${SN_ADDR[s1]}/_farm/info"
 is "state server down: s1 counts the session errors" \
   "$(printf '%s' "$BODY" | jq -r '.counters.sessions.errors >= 2')" true
+ok_if "state server down: s1 logs event=session-store-error with the cause" \
+  sn_wait_log s1 '^node=s1 event=session-store-error error="state server [^"]*: connect: '
+is "state server down: ... once, not per failed request" \
+  "$(grep -c 'event=session-store-error' "${SN_LOG[s1]}")" 1
 
 # Back on the same port: a new session works; the old one is gone with the old process.
 sn_must_start ss --state-server --listen "$ssaddr"
@@ -124,6 +128,8 @@ is "state server restarted on the same address" "${SN_ADDR[ss]}" "$ssaddr"
 sn_req POST "http://${SN_ADDR[s1]}/cart/add?item=fig"
 is "state server back: s1 answers 200" "$ST" 200
 is "state server back: a new session" "$(sn_hdr X-Farm-Session)" new
+ok_if "state server back: s1 logs event=session-store-back" \
+  sn_wait_log s1 '^node=s1 event=session-store-back$'
 nsid=$(sn_cookie ASP.NET_SessionId)
 sn_req GET "http://${SN_ADDR[s2]}/cart" -H "Cookie: ASP.NET_SessionId=$nsid"
 is "state server back: the new session is shared (s2 found)" "$(sn_hdr X-Farm-Session)" found

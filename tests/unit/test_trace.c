@@ -858,6 +858,45 @@ static void test_trace_timeline_keeps_the_newest(void **state)
     trace_free(t);
 }
 
+/* sim-node percent-encodes X-Farm-User; a name too long for the trace is cut before a
+ * partial escape and before a character whose bytes are not all there. */
+static void test_trace_user_cut_keeps_whole_characters(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *user, *want;
+    } cases[] = {
+        /* 44 + "%E2%82%AC" (the euro sign) needs 53 bytes: the euro goes whole. */
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa%E2%82%AC",
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+        /* 45 + "%C3%AB": the cut falls inside the second escape. */
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa%C3%AB",
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+        /* 41 + "%C3%AB" is 47 bytes: it fits whole. */
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa%C3%AB",
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa%C3%AB"},
+        /* 42 + "%C3%AB" is 48: the cut leaves "%C3%A", and the whole character goes. */
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa%C3%AB",
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+        /* ASCII is cut where it is cut. */
+        {"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+         "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct trace *t = new_trace(16, 64);
+        login(t, 100, "web1", K1, TICKET_A);
+        struct trace_obs o = answer(101, "web1", K1);
+        carry(&o, AUTH, TICKET_A);
+        o.farm_ticket = "valid";
+        o.farm_session = "off";
+        o.farm_user = cases[i].user;
+        trace_observe(t, &o);
+        struct capture *c = events(t, 0);
+        assert_string_equal(c->ev[c->n - 1].user, cases[i].want);
+        trace_free(t);
+    }
+}
+
 static void test_trace_json_parses_and_never_contains_cookie_values(void **state)
 {
     (void)state;
@@ -1040,6 +1079,7 @@ int main(void)
         cmocka_unit_test(test_trace_ring_keeps_the_newest_events),
         cmocka_unit_test(test_trace_timeline_keeps_the_newest),
         cmocka_unit_test(test_trace_json_parses_and_never_contains_cookie_values),
+        cmocka_unit_test(test_trace_user_cut_keeps_whole_characters),
         cmocka_unit_test(test_trace_event_time_is_iso8601_utc_with_millis),
         cmocka_unit_test(test_trace_display_id_depends_on_the_process_key),
         cmocka_unit_test(test_trace_more_nodes_than_the_table),
