@@ -29,8 +29,14 @@
 #include "lb.h"
 #include "ticks.h"
 
-#define BUF_SIZE         16384
-#define INJECT_MAX       512 /* headers lb adds to an answer's head, at most */
+#define BUF_SIZE   16384
+#define INJECT_MAX 512 /* headers lb adds to an answer's head, at most */
+/* After an lb-made answer, lb reads and drops what the client still sends, for this long or
+ * this much, before it closes: closing with unread bytes would send a reset, and the reset
+ * can destroy the answer in the client's buffer before the client reads it (a 413 to an
+ * upload that is still under way, say). nginx's lingering_close. */
+#define LINGER_SECONDS   2.0
+#define LINGER_BYTES     (16 * 1024 * 1024)
 #define FREE_BUFS_MAX    256
 #define PARSER_BODY_KEEP 65536 /* a parser whose body buffer grew past this is not kept */
 
@@ -86,6 +92,7 @@ enum cstate {
     C_BACKEND, /* connecting / sending / waiting for the answer */
     C_RELAY,   /* streaming the answer */
     C_ERROR,   /* writing an lb-made answer, then closing */
+    C_LINGER,  /* the answer is out and our side shut: reading what the client still sends */
 };
 
 struct cconn {
@@ -119,6 +126,7 @@ struct cconn {
     /* an lb-made answer */
     const char *err_msg;
     size_t err_len, err_sent;
+    size_t linger_left; /* C_LINGER: bytes still to drop before closing anyway */
     struct cconn *prev, *next;
 };
 
@@ -1311,7 +1319,6 @@ static void cconn_next(struct cconn *c)
 
 static void cconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct cconn *c = w->data;
     if (c->state == C_ERROR) {
@@ -1325,7 +1332,15 @@ static void cconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             c->err_sent += (size_t)n;
         }
-        cconn_close(c);
+        if (c->err_sent < c->err_len || shutdown(c->fd, SHUT_WR) != 0) {
+            cconn_close(c);
+            return;
+        }
+        c->state = C_LINGER;
+        c->linger_left = LINGER_BYTES;
+        ev_io_stop(loop, &c->w);
+        ev_io_start(loop, &c->r);
+        cconn_timer(c, LINGER_SECONDS);
         return;
     }
     if (c->state == C_RELAY && c->b)
@@ -1340,6 +1355,18 @@ static void cconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
     struct cconn *c = w->data;
     struct lb *lb = c->lb;
+    if (c->state == C_LINGER) {
+        char drop[4096];
+        ssize_t n = recv(c->fd, drop, sizeof drop, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0 || (size_t)n >= c->linger_left) {
+            cconn_close(c); /* the client closed too, or sent too much: enough */
+            return;
+        }
+        c->linger_left -= (size_t)n;
+        return;
+    }
     bool in_flight = c->state == C_BACKEND || c->state == C_RELAY;
     if (c->in == NULL) {
         c->in = buf_get(lb);

@@ -101,6 +101,37 @@ big_header=$(head -c 6000 /dev/zero | tr '\0' 'h')
 is "keep-alive: a good request, then an oversized head: 200 then 431" \
   "$(send "GET /x HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nX-Big: $big_header\r\n\r\n")" "200 431"
 
+# --- an lb-made answer survives a client that is still sending -------------------------------
+# A 3 MB upload past --max-body-bytes (1 MiB): lb answers 413 at once; the client is still
+# sending. lb reads and drops the rest before it closes, so no reset destroys the 413.
+upload() {
+  python3 - "$host" "$port" <<'EOF2'
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=8)
+s.sendall(b'POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 3000000\r\n\r\n')
+data = b''
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+# The answer and lb's end of the stream are in. Now the body the client was sending: lb
+# must still be reading it (a closed socket would answer with a reset).
+sent = 0
+try:
+    for i in range(10):
+        s.sendall(b'x' * 65536)
+        sent += 1
+except OSError as e:
+    pass
+print('%s+sent%d' % (data.split(b'\r\n')[0].decode('latin-1').split(' ')[1] if data else '-', sent))
+EOF2
+}
+got=''
+for i in 1 2 3; do got="$got$(upload) "; done
+is "a 3 MB upload past the body limit: 413, and lb reads on, dropping the body (3 of 3)" "$got" \
+  "413+sent10 413+sent10 413+sent10 "
+
 # --- the headers lb adds, on a large answer ------------------------------------------------------
 sn_req GET "http://$addr/big" -H 'Connection: close'
 is "a 20,000-byte answer comes whole" "$(printf '%s' "$BODY" | wc -c)" 20000
