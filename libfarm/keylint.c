@@ -38,12 +38,18 @@ static void check_key(const struct machinekey *mk, const struct mk_key *k, const
             attr, written ? "AutoGenerate" : "not set and defaults to AutoGenerate,IsolateApps");
         return;
     }
-    if (k->isolate_apps || k->isolate_by_app_id)
+    if (k->isolate_by_app_id)
         add(r, LINT_WARNING, "isolate-apps",
-            "%s has %s: the effective key differs per application %s, so servers agree only "
-            "where the IIS application path is identical (same site ID).",
-            attr, k->isolate_apps ? ",IsolateApps" : ",IsolateByAppId",
-            k->isolate_apps ? "path" : "id");
+            "%s has ,IsolateByAppId: the effective key differs per application id (the IIS "
+            "metabase path), so servers agree only where the application has the same path "
+            "and the same site ID.",
+            attr);
+    else if (k->isolate_apps)
+        add(r, LINT_WARNING, "isolate-apps",
+            "%s has ,IsolateApps: the effective key differs per application virtual path "
+            "(/, /shop), so applications cannot share tickets, and only servers that host the "
+            "application at the same path agree.",
+            attr);
     if (k->lenient_hex)
         add(r, LINT_ERROR, "bad-hex",
             "%s holds characters that are not hex digits; in %s mode ASP.NET silently reads "

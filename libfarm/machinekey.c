@@ -352,6 +352,13 @@ static int resolve_cipher(struct machinekey *mk, struct errbuf *err)
         ok = n == 16 || n == 24 || n == 32;
         break;
     }
+    /* validation="AES" or "3DES" (legacy only) key a second cipher with the decryption key,
+     * for ViewState (ConfigureEncryptionObject): AES, or for 3DES, DES when the key has 8
+     * bytes. A key that cipher refuses is a configuration error there too. */
+    if (mk->validation == MK_VALIDATION_AES)
+        ok = ok && (n == 16 || n == 24 || n == 32);
+    else if (mk->validation == MK_VALIDATION_3DES)
+        ok = ok && (n == 8 || n == 16 || n == 24);
     if (!ok) {
         errbuf_set(err, MSG_DECRYPTION_KEY);
         return -1;
@@ -359,11 +366,38 @@ static int resolve_cipher(struct machinekey *mk, struct errbuf *err)
     return 0;
 }
 
-/* AutoGenerate and IsolateApps: fill in the effective key bytes. */
+void machinekey_virtual_path(const char *app_path, char *out, size_t cap)
+{
+    static const char site[] = "/LM/W3SVC/", root[] = "/ROOT";
+    const char *s = app_path;
+    if (strncasecmp(s, site, sizeof site - 1) == 0) {
+        s += sizeof site - 1;
+        size_t digits = strspn(s, "0123456789");
+        if (digits > 0 && strncasecmp(s + digits, root, sizeof root - 1) == 0) {
+            const char *rest = s + digits + sizeof root - 1;
+            size_t n = strlen(rest);
+            while (n > 0 && rest[n - 1] == '/')
+                n--;
+            if (n == 0) {
+                snprintf(out, cap, "/");
+                return;
+            }
+            if (rest[0] == '/') {
+                snprintf(out, cap, "%.*s", (int)n, rest);
+                return;
+            }
+        }
+    }
+    snprintf(out, cap, "%s", app_path);
+}
+
+/* AutoGenerate and IsolateApps: fill in the effective key bytes. IsolateApps isolates by the
+ * virtual path (mk->app_path), IsolateByAppId by the app id (mk->app_id), as ASP.NET does:
+ * two servers that host the application under different IIS site ids agree on the first,
+ * not on the second. */
 static int generate_key(struct machinekey *mk, const struct mk_params *p, bool vkey)
 {
     struct mk_key *k = vkey ? &mk->vkey : &mk->dkey;
-    const char *app_id = p->app_id ? p->app_id : mk->app_path;
 
     if (!machinekey_is_legacy(mk)) {
         if (!k->autogen)
@@ -381,7 +415,7 @@ static int generate_key(struct machinekey *mk, const struct mk_params *p, bool v
             specific[n++] = purpose_a;
         }
         if (k->isolate_by_app_id) {
-            snprintf(purpose_b, sizeof purpose_b, "IsolateByAppId: %s", app_id);
+            snprintf(purpose_b, sizeof purpose_b, "IsolateByAppId: %s", mk->app_id);
             specific[n++] = purpose_b;
         }
         k->len = sizeof master;
@@ -415,7 +449,7 @@ static int generate_key(struct machinekey *mk, const struct mk_params *p, bool v
     if (k->isolate_apps && k->len >= 4)
         isolate_hash(mk->app_path, k->bytes);
     if (k->isolate_by_app_id && k->len >= 8)
-        isolate_hash(app_id, k->bytes + 4);
+        isolate_hash(mk->app_id, k->bytes + 4);
     return 0;
 }
 
@@ -424,7 +458,9 @@ int machinekey_init(struct machinekey *mk, const struct mk_params *p, struct err
 {
     enum mk_attr attr = MK_ATTR_NONE;
     memset(mk, 0, sizeof *mk);
-    snprintf(mk->app_path, sizeof mk->app_path, "%s", p->app_path ? p->app_path : "/");
+    const char *app = p->app_path != NULL ? p->app_path : "/LM/W3SVC/1/ROOT";
+    machinekey_virtual_path(app, mk->app_path, sizeof mk->app_path);
+    snprintf(mk->app_id, sizeof mk->app_id, "%s", p->app_id != NULL ? p->app_id : app);
 
     attr = MK_ATTR_COMPAT;
     if (p->compat != NULL) {

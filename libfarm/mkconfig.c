@@ -27,6 +27,8 @@
 
 #define MSG_UNRECOGNIZED_ATTR                                                                      \
     "Unrecognized attribute '%s'. Note that attribute names are case-sensitive."
+#define MSG_UNRECOGNIZED_ATTR_HIDDEN                                                               \
+    "Unrecognized attribute (its name is not shown: it looks like key text)."
 #define MSG_TARGET_FRAMEWORK "The value of the property 'targetFramework' cannot be parsed."
 
 /* Attributes that are valid but mean nothing to farmlab: <machineKey>'s dataProtectorType and
@@ -107,15 +109,16 @@ static xmlParserInputPtr refuse_entity_loader(const char *url, const char *id,
 }
 
 /* The first well-formedness error libxml2 reports (the ones after it are often knock-on
- * effects), kept through the context's structured error handler. */
+ * effects), kept through the context's structured error handler: its code and position only.
+ * libxml2's text is never kept, because it quotes the input (an undefined entity's name, an
+ * attribute's bytes), and in a <machineKey> the input is key text. */
 struct first_error {
     xmlErrorLevel level; /* XML_ERR_NONE until one is seen */
+    int code;            /* xmlParserErrors */
     int line;
-    char msg[200];
+    int column; /* 0 if libxml2 did not say */
 };
 
-/* Only the first line of libxml2's text is kept: its encoding errors go on to quote raw input
- * bytes, which could be key text. */
 static void record_error_cb(void *user, xmlErrorPtr e)
 {
     xmlParserCtxtPtr ctxt = user;
@@ -123,15 +126,83 @@ static void record_error_cb(void *user, xmlErrorPtr e)
     if (fe == NULL || e == NULL || e->level < XML_ERR_ERROR || fe->level >= e->level)
         return;
     fe->level = e->level;
+    fe->code = e->code;
     fe->line = e->line;
-    const char *m = e->message != NULL ? e->message : "unknown error";
-    size_t n = strcspn(m, "\r\n");
-    while (n > 0 && m[n - 1] == ' ')
-        n--;
-    if (n >= sizeof fe->msg)
-        n = sizeof fe->msg - 1;
-    memcpy(fe->msg, m, n);
-    fe->msg[n] = '\0';
+    fe->column = e->int2 > 0 ? e->int2 : 0;
+}
+
+/* A fixed description of a libxml2 error code. Never libxml2's own message: see
+ * first_error. NULL for codes without one (the caller prints the number). */
+static const char *xml_error_text(int code)
+{
+    static const struct {
+        int code;
+        const char *text;
+    } texts[] = {
+        {XML_ERR_NO_MEMORY, "out of memory"},
+        {XML_ERR_DOCUMENT_START, "no root element"},
+        {XML_ERR_DOCUMENT_EMPTY, "empty document"},
+        {XML_ERR_DOCUMENT_END, "content after the root element"},
+        {XML_ERR_EXTRA_CONTENT, "content after the root element"},
+        {XML_ERR_INVALID_HEX_CHARREF, "invalid character reference"},
+        {XML_ERR_INVALID_DEC_CHARREF, "invalid character reference"},
+        {XML_ERR_INVALID_CHARREF, "invalid character reference"},
+        {XML_ERR_INVALID_CHAR, "invalid character"},
+        {XML_ERR_ENTITYREF_SEMICOL_MISSING, "entity reference without ';'"},
+        {XML_ERR_UNDECLARED_ENTITY, "undefined entity"},
+        {XML_WAR_UNDECLARED_ENTITY, "undefined entity"},
+        {XML_ERR_UNPARSED_ENTITY, "reference to an unparsed entity"},
+        {XML_ERR_ENTITY_IS_EXTERNAL, "reference to an external entity"},
+        {XML_ERR_ENTITY_LOOP, "entity loop"},
+        {XML_ERR_UNKNOWN_ENCODING, "unsupported encoding"},
+        {XML_ERR_UNSUPPORTED_ENCODING, "unsupported encoding"},
+        {XML_ERR_INVALID_ENCODING, "bytes invalid in the document's encoding"},
+        {XML_ERR_STRING_NOT_STARTED, "quoted string expected"},
+        {XML_ERR_STRING_NOT_CLOSED, "unterminated quoted string"},
+        {XML_ERR_LT_IN_ATTRIBUTE, "'<' in an attribute value"},
+        {XML_ERR_ATTRIBUTE_NOT_STARTED, "attribute value not quoted"},
+        {XML_ERR_ATTRIBUTE_NOT_FINISHED, "unterminated attribute"},
+        {XML_ERR_ATTRIBUTE_WITHOUT_VALUE, "attribute without a value"},
+        {XML_ERR_ATTRIBUTE_REDEFINED, "attribute written twice"},
+        {XML_ERR_COMMENT_NOT_FINISHED, "unterminated comment"},
+        {XML_ERR_HYPHEN_IN_COMMENT, "'--' inside a comment"},
+        {XML_ERR_PI_NOT_FINISHED, "unterminated processing instruction"},
+        {XML_ERR_XMLDECL_NOT_FINISHED, "malformed XML declaration"},
+        {XML_ERR_VERSION_MISSING, "malformed XML declaration"},
+        {XML_ERR_RESERVED_XML_NAME, "XML declaration not at the start"},
+        {XML_ERR_DOCTYPE_NOT_FINISHED, "unterminated DOCTYPE"},
+        {XML_ERR_CDATA_NOT_FINISHED, "unterminated CDATA section"},
+        {XML_ERR_MISPLACED_CDATA_END, "']]>' in text"},
+        {XML_ERR_SPACE_REQUIRED, "white space expected"},
+        {XML_ERR_NAME_REQUIRED, "name expected"},
+        {XML_ERR_EQUAL_REQUIRED, "'=' expected after an attribute name"},
+        {XML_ERR_GT_REQUIRED, "unterminated start tag"},
+        {XML_ERR_LTSLASH_REQUIRED, "end tag expected"},
+        {XML_ERR_TAG_NAME_MISMATCH, "end tag does not match the start tag"},
+        {XML_ERR_TAG_NOT_FINISHED, "element not closed"},
+        {XML_ERR_NOT_WELL_BALANCED, "unbalanced tags"},
+        {XML_NS_ERR_UNDEFINED_NAMESPACE, "undefined namespace prefix"},
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        if (texts[i].code == code)
+            return texts[i].text;
+    return NULL;
+}
+
+/* "path:line: not well-formed XML: <fixed description> (column N)". */
+static void set_xml_error(struct errbuf *err, const char *path, const struct first_error *fe)
+{
+    char what[48];
+    const char *text = xml_error_text(fe->code);
+    if (text == NULL) {
+        snprintf(what, sizeof what, "XML error %d", fe->code);
+        text = what;
+    }
+    char col[32] = "";
+    if (fe->column > 0)
+        snprintf(col, sizeof col, " (column %d)", fe->column);
+    errbuf_set(err, "%s:%d: not well-formed XML: %s%s", path, fe->line > 0 ? fe->line : 1, text,
+               col);
 }
 
 /* The line of the '<' that opens the start tag just parsed. libxml2 gives an element the
@@ -185,10 +256,11 @@ static int elem_line(const xmlNode *n)
 static xmlDocPtr parse_xml(const char *path, const char *buf, size_t len, struct errbuf *err)
 {
     xmlDocPtr doc = NULL;
-    struct first_error fe = {.level = XML_ERR_NONE, .line = 0, .msg = "unknown error"};
+    struct first_error fe = {.level = XML_ERR_NONE, .code = XML_ERR_INTERNAL_ERROR};
 
     if (len == 0) { /* xmlCreateMemoryParserCtxt refuses an empty buffer */
-        errbuf_set(err, "%s:1: not well-formed XML: Document is empty", path);
+        fe.code = XML_ERR_DOCUMENT_EMPTY;
+        set_xml_error(err, path, &fe);
         return NULL;
     }
     xmlInitParser();
@@ -213,7 +285,7 @@ static xmlDocPtr parse_xml(const char *path, const char *buf, size_t len, struct
     doc = ctxt->myDoc;
     ctxt->myDoc = NULL;
     if (rc != 0 || !ctxt->wellFormed || doc == NULL) {
-        errbuf_set(err, "%s:%d: not well-formed XML: %s", path, fe.line > 0 ? fe.line : 1, fe.msg);
+        set_xml_error(err, path, &fe);
         xmlFreeDoc(doc);
         doc = NULL;
     }
@@ -345,6 +417,65 @@ static int classify_attr(const char *name)
     return -1;
 }
 
+/* The byte length of the white space character at s (n bytes available), or 0. White space
+ * is what .NET's Char.IsWhiteSpace calls so: ASCII TAB..CR and space, and in UTF-8 U+0085,
+ * U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F and U+3000. */
+static size_t space_len(const unsigned char *s, size_t n)
+{
+    if (n >= 1 && (s[0] == ' ' || (s[0] >= '\t' && s[0] <= '\r')))
+        return 1;
+    if (n >= 2 && s[0] == 0xC2 && (s[1] == 0x85 || s[1] == 0xA0))
+        return 2;
+    if (n >= 3 && s[0] == 0xE1 && s[1] == 0x9A && s[2] == 0x80)
+        return 3;
+    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x80 &&
+        (s[2] <= 0x8A || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF))
+        return 3;
+    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x81 && s[2] == 0x9F)
+        return 3;
+    if (n >= 3 && s[0] == 0xE3 && s[1] == 0x80 && s[2] == 0x80)
+        return 3;
+    return 0;
+}
+
+/* Trim leading and trailing white space in place, as .NET's WhiteSpaceTrimStringConverter
+ * (String.Trim) does for validationKey, decryptionKey, validation and decryption. The bytes
+ * freed at the end are wiped: they may be copies of key text. */
+static void trim_value(xmlChar *v)
+{
+    unsigned char *s = v;
+    size_t len = strlen((const char *)s), start = 0, end = len, k;
+    while (start < end && (k = space_len(s + start, end - start)) > 0)
+        start += k;
+    while (end > start) {
+        if (space_len(s + end - 1, 1) == 1)
+            end -= 1;
+        else if (end - start >= 2 && space_len(s + end - 2, 2) == 2)
+            end -= 2;
+        else if (end - start >= 3 && space_len(s + end - 3, 3) == 3)
+            end -= 3;
+        else
+            break;
+    }
+    memmove(s, s + start, end - start);
+    OPENSSL_cleanse(s + (end - start), len - (end - start));
+    s[end - start] = '\0';
+}
+
+/* Whether an attribute name holds what may be key text (16 or more hex digits in a row): such a
+ * name is not repeated in an error message. */
+static bool looks_like_key_text(const char *s)
+{
+    size_t run = 0;
+    for (; *s; s++) {
+        bool hex = (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F');
+        run = hex ? run + 1 : 0;
+        if (run >= 16)
+            return true;
+    }
+    return false;
+}
+
 static void free_value(xmlChar *v)
 {
     if (v != NULL) {
@@ -382,7 +513,11 @@ static void read_elem(const char *path, const struct mkconfig_opts *opts, xmlDoc
             snprintf(qname, sizeof qname, "%s", (const char *)a->name);
         int which = a->ns != NULL && a->ns->prefix != NULL ? -1 : classify_attr(qname);
         if (which < 0) {
-            errbuf_set(&e->err, "%s:%d: " MSG_UNRECOGNIZED_ATTR, path, e->line, qname);
+            if (looks_like_key_text(qname))
+                errbuf_set(&e->err, "%s:%d: " MSG_UNRECOGNIZED_ATTR_HIDDEN, path, e->line);
+            else
+                errbuf_set(&e->err, "%s:%d: " MSG_UNRECOGNIZED_ATTR, path, e->line, qname);
+            OPENSSL_cleanse(qname, sizeof qname);
             goto done;
         }
         if (which == MK_ATTR_NONE)
@@ -394,6 +529,10 @@ static void read_elem(const char *path, const struct mkconfig_opts *opts, xmlDoc
             errbuf_set(&e->err, "%s:%d: out of memory", path, e->line);
             goto done;
         }
+        /* ASP.NET trims these four through WhiteSpaceTrimStringConverter; compatibilityMode
+         * is an enum whose converter refuses surrounding white space instead. */
+        if (which != MK_ATTR_COMPAT)
+            trim_value(val[which]);
     }
 
     bool fx45 = false;

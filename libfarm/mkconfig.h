@@ -3,7 +3,13 @@
  * Any XML file works: a bare <machineKey .../> element, a web.config or a machine.config,
  * where the element sits under configuration/system.web, possibly inside <location>.
  * <httpRuntime targetFramework="4.5"> (or later) in the same system.web makes Framework45
- * the default compatibilityMode, as in ASP.NET. Errors read "file:line: message". */
+ * the default compatibilityMode, as in ASP.NET. validationKey, decryptionKey, validation and
+ * decryption are trimmed of surrounding white space first, as ASP.NET does.
+ *
+ * Errors read "file:line: message" and never quote what the file holds, since it holds keys:
+ * no attribute value, and not libxml2's messages (they quote the input); an XML error names
+ * its kind and column instead. An unknown attribute's name is repeated, as ASP.NET does,
+ * unless it looks like key text. */
 #ifndef FARM_MKCONFIG_H
 #define FARM_MKCONFIG_H
 
@@ -15,7 +21,7 @@
 #include "machinekey.h"
 
 struct mkconfig_opts {
-    const char *app_path;          /* for IsolateApps; NULL = "/" */
+    const char *app_path;          /* the application, see mk_params; NULL = "/LM/W3SVC/1/ROOT" */
     const uint8_t *autogen_secret; /* see mk_params; NULL = CSPRNG */
 };
 

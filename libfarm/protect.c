@@ -104,14 +104,26 @@ int protector_init(struct protector *p, const struct machinekey *mk,
         errbuf_set(err, "cannot key the %s MAC", mk_validation_name(mk->validation));
         return -1;
     }
-    if (p->scheme != PROTECT_LEGACY_VIEWSTATE) {
-        size_t klen = machinekey_cipher_key_len(mk);
-        if (cbc_init(&p->cbc, mk->cipher, mk->dkey.bytes, klen) != 0) {
+    enum mk_cipher cipher = mk->cipher;
+    size_t klen = machinekey_cipher_key_len(mk);
+    if (p->scheme == PROTECT_LEGACY_VIEWSTATE &&
+        (mk->validation == MK_VALIDATION_AES || mk->validation == MK_VALIDATION_3DES)) {
+        /* ConfigureEncryptionObject's validation cipher: AES, or for 3DES, DES when the
+         * decryption key has 8 bytes; keyed with the decryption key either way. */
+        p->val_cipher = true;
+        cipher = mk->validation == MK_VALIDATION_AES ? MK_CIPHER_AES
+                 : mk->dkey.len == 8                 ? MK_CIPHER_DES
+                                                     : MK_CIPHER_3DES;
+        klen = mk->dkey.len;
+    }
+    if (p->scheme != PROTECT_LEGACY_VIEWSTATE || p->val_cipher) {
+        if (cbc_init(&p->cbc, cipher, mk->dkey.bytes, klen) != 0) {
             mac_cleanup(&p->mac);
-            errbuf_set(err, "cannot key the %s cipher", mk_cipher_name(mk->cipher));
+            errbuf_set(err, "cannot key the %s cipher", mk_cipher_name(cipher));
             return -1;
         }
         p->has_cipher = true;
+        p->block = mk_cipher_block_size(cipher);
         /* The random prefix is as long as the key, not the block: kept for compatibility. */
         p->prefix_len = klen;
     }
@@ -150,25 +162,35 @@ long protector_protect(struct protector *p, const uint8_t *in, size_t len, uint8
         return clen + (long)p->mac_size;
 
     case PROTECT_LEGACY_VIEWSTATE:
-        memmove(out, in, len);
-        if (mac_compute(&p->mac, out, len, p->modifier, p->modifier_len, out + len) != 0)
-            return -1;
-        return (long)(len + p->mac_size);
-
+        if (!p->val_cipher) {
+            memmove(out, in, len);
+            if (mac_compute(&p->mac, out, len, p->modifier, p->modifier_len, out + len) != 0)
+                return -1;
+            return (long)(len + p->mac_size);
+        }
+        /* fall through - sealed as below, the MAC over data and modifier inside */
     case PROTECT_LEGACY_FORMS:
     case PROTECT_LEGACY_VIEWSTATE_ENC: {
-        /* Build R || data || (inner MAC | modifier) in out, encrypt in place, append MAC. */
+        /* Build R || data || [inner MAC] || [modifier] in out, encrypt in place, append
+         * the outer MAC. Forms: the inner MAC, no modifier. Encrypted ViewState: the
+         * modifier. Sealed ViewState MAC: both, the inner MAC covering the modifier. */
         size_t n = p->prefix_len;
         if (RAND_bytes(out, (int)n) != 1)
             return -1;
         memmove(out + n, in, len);
-        if (p->scheme == PROTECT_LEGACY_FORMS) {
-            if (mac_compute(&p->mac, in, len, NULL, 0, out + n + len) != 0)
+        bool inner_mac = p->scheme == PROTECT_LEGACY_FORMS || p->val_cipher;
+        bool modifier = p->scheme != PROTECT_LEGACY_FORMS;
+        const uint8_t *mod = p->val_cipher ? p->modifier : NULL;
+        size_t mod_len = p->val_cipher ? p->modifier_len : 0;
+        n += len;
+        if (inner_mac) {
+            if (mac_compute(&p->mac, out + p->prefix_len, len, mod, mod_len, out + n) != 0)
                 return -1;
-            n += len + p->mac_size;
-        } else {
-            memcpy(out + n + len, p->modifier, p->modifier_len);
-            n += len + p->modifier_len;
+            n += p->mac_size;
+        }
+        if (modifier) {
+            memcpy(out + n, p->modifier, p->modifier_len);
+            n += p->modifier_len;
         }
         clen = cbc_encrypt(&p->cbc, zero_iv, out, n, out);
         if (clen < 0)
@@ -188,7 +210,7 @@ enum protect_status protector_unprotect(struct protector *p, const uint8_t *in, 
 
     if (len < PROTECT_MIN_BLOB || cap < len + 16)
         return PROTECT_MALFORMED;
-    if (p->scheme == PROTECT_LEGACY_VIEWSTATE) {
+    if (p->scheme == PROTECT_LEGACY_VIEWSTATE && !p->val_cipher) {
         if (len < h)
             return PROTECT_MAC_MISMATCH;
         size_t plen = len - h;
@@ -225,15 +247,18 @@ enum protect_status protector_unprotect(struct protector *p, const uint8_t *in, 
         return PROTECT_BAD_DATA;
     uint8_t *body = out + p->prefix_len;
     n -= p->prefix_len;
-    if (p->scheme == PROTECT_LEGACY_FORMS) {
-        if (n < h || !mac_verify(&p->mac, body, n - h, NULL, 0, body + n - h))
-            return PROTECT_BAD_DATA;
-        n -= h;
-    } else {
+    if (p->scheme != PROTECT_LEGACY_FORMS) {
         if (n < p->modifier_len ||
             CRYPTO_memcmp(body + n - p->modifier_len, p->modifier, p->modifier_len) != 0)
             return PROTECT_BAD_DATA;
         n -= p->modifier_len;
+    }
+    if (p->scheme == PROTECT_LEGACY_FORMS || p->val_cipher) {
+        const uint8_t *mod = p->val_cipher ? p->modifier : NULL;
+        size_t mod_len = p->val_cipher ? p->modifier_len : 0;
+        if (n < h || !mac_verify(&p->mac, body, n - h, mod, mod_len, body + n - h))
+            return PROTECT_BAD_DATA;
+        n -= h;
     }
     memmove(out, body, n);
     *out_len = n;

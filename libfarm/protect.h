@@ -8,6 +8,9 @@
  *   forms tickets   C = CBC(dkey, IV=0, R || T || MAC(T)); out = C || MAC(C); |R| = key size
  *   ViewState, MAC  out = P || MAC(P || modifier)
  *   ViewState, enc  C = CBC(dkey, IV=0, R || P || modifier); out = C || MAC(C)
+ *   ViewState, MAC, validation AES or 3DES (GetEncodedData): the MAC'd form is sealed with
+ *                   the "validation cipher" (AES, or 3DES/DES by key length, keyed with dkey):
+ *                   C = CBC(IV=0, R || P || MAC(P || modifier) || modifier); out = C || MAC(C)
  * Framework45 pipeline, AspNetCryptoServiceProvider:
  *   keys derived per purpose with SP 800-108 (label = primary purpose, context = specific
  *   purposes); out = IV || CBC(enc key, IV, P) || HMAC(val key, IV || C); random IV.
@@ -61,6 +64,7 @@ enum protect_status {
 struct protector {
     enum protect_legacy scheme; /* PROTECT_LEGACY_NONE when the Framework45 pipeline runs */
     bool fx45;
+    bool val_cipher;   /* legacy ViewState MAC sealed with validation AES/3DES's cipher */
     size_t prefix_len; /* legacy: random prefix = cipher key size */
     size_t block;
     size_t mac_size;

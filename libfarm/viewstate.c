@@ -64,9 +64,9 @@ int viewstate_init(struct viewstate *vs, const struct machinekey *mk,
         pp.modifier[pp.modifier_len++] = (uint8_t)*k;
         pp.modifier[pp.modifier_len++] = 0;
     }
-    bool enc = page->encrypt || mk->validation == MK_VALIDATION_AES ||
-               mk->validation == MK_VALIDATION_3DES;
-    pp.legacy = enc ? PROTECT_LEGACY_VIEWSTATE_ENC : PROTECT_LEGACY_VIEWSTATE;
+    /* Not page-encrypted under validation AES or 3DES, the protector seals the MAC'd form
+     * with the validation cipher (GetEncodedData). */
+    pp.legacy = page->encrypt ? PROTECT_LEGACY_VIEWSTATE_ENC : PROTECT_LEGACY_VIEWSTATE;
     return protector_init(&vs->prot, mk, &pp, err);
 }
 

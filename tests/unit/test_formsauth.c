@@ -194,6 +194,8 @@ static void test_formsauth_round_trips_every_combination(void **state)
                     if (fx45 && ((strcmp(decs[de].name, "DES") == 0 && decs[de].len != 8) ||
                                  (strcmp(decs[de].name, "Auto") == 0 && decs[de].len == 8)))
                         continue;
+                    if ((va == 3 && decs[de].len == 8) || (va == 2 && decs[de].len == 32))
+                        continue; /* validation AES / 3DES: no validation cipher takes it */
                     struct formsauth fa;
                     make_fa(&fa, compats[c], vals[va], decs[de].name, vlens[vl], decs[de].len,
                             (uint8_t)(va + de));

@@ -74,9 +74,15 @@ static void test_keycompare_cases(void **state)
     expect(mk("AutoGenerate", "AutoGenerate", "HMACSHA256", "AES", fx, NULL),
            mk(VKEY, DKEY, "HMACSHA256", "AES", fx, NULL), false, FA_MAC_MISMATCH, KC_AUTOGEN,
            "web1 uses AutoGenerate");
+    /* IsolateApps isolates by virtual path: another application differs, another IIS site
+     * id with the same path does not. */
     expect(mk(VKEY ",IsolateApps", DKEY, "SHA1", "AES", sp2, "/LM/W3SVC/1/ROOT"),
-           mk(VKEY ",IsolateApps", DKEY, "SHA1", "AES", sp2, "/LM/W3SVC/2/ROOT"), false,
-           FA_MAC_MISMATCH, KC_VALIDATION_KEY | KC_ISOLATE, "IsolateApps with app paths");
+           mk(VKEY ",IsolateApps", DKEY, "SHA1", "AES", sp2, "/LM/W3SVC/1/ROOT/shop"), false,
+           FA_MAC_MISMATCH, KC_VALIDATION_KEY | KC_ISOLATE,
+           "IsolateApps with app paths / vs /shop");
+    expect(mk(VKEY ",IsolateApps", DKEY, "SHA1", "AES", sp2, "/LM/W3SVC/1/ROOT"),
+           mk(VKEY ",IsolateApps", DKEY, "SHA1", "AES", sp2, "/LM/W3SVC/2/ROOT"), true, FA_VALID, 0,
+           "same keys");
     expect(mk(VKEY, DKEY, "SHA1", "AES", sp2, NULL),
            mk(VKEY, "9E8D7C6B5A4938271605F4E3D2C1B0A99E8D7C6B5A493827", "SHA1", "3DES", sp2, NULL),
            false, FA_BAD_TICKET, KC_CIPHER, "decryption AES vs 3DES");

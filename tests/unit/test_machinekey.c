@@ -68,30 +68,119 @@ static void test_machinekey_autogenerate_is_per_process(void **state)
     assert_memory_equal(a.dkey.bytes, b.dkey.bytes, a.dkey.len);
 }
 
-/* Explicit key + IsolateApps (legacy): the effective key depends on the app path. */
-static void test_machinekey_isolate_apps_depends_on_app_path(void **state)
+/* The virtual path of an application: IIS metabase paths lose "/LM/W3SVC/<site>/ROOT";
+ * virtual paths stay as they are. */
+static void test_machinekey_virtual_path(void **state)
 {
     (void)state;
-    struct mk_params p = {.validation_key = VKEY64 ",IsolateApps",
-                          .decryption_key = DKEY32,
-                          .app_path = "/LM/W3SVC/1/ROOT"};
-    struct machinekey a, b, c;
-    struct errbuf err;
-    assert_int_equal(init(&a, &p, &err, NULL), 0);
-    assert_true(a.vkey.isolate_apps);
-    assert_false(a.vkey.autogen);
-    p.app_path = "/LM/W3SVC/2/ROOT";
-    assert_int_equal(init(&b, &p, &err, NULL), 0);
-    p.app_path = "/lm/w3svc/1/root"; /* case-insensitive, as ASP.NET's hash */
-    assert_int_equal(init(&c, &p, &err, NULL), 0);
-    assert_memory_not_equal(a.vkey.bytes, b.vkey.bytes, 4);
-    assert_memory_equal(a.vkey.bytes, c.vkey.bytes, 64);
-    /* Only bytes 0-3 change. */
-    assert_memory_equal(a.vkey.bytes + 4, b.vkey.bytes + 4, 60);
+    static const char *const cases[][2] = {
+        {"/LM/W3SVC/1/ROOT", "/"},
+        {"/LM/W3SVC/2/ROOT", "/"},
+        {"/lm/w3svc/17/root", "/"},
+        {"/LM/W3SVC/1/ROOT/", "/"},
+        {"/LM/W3SVC/1/ROOT/shop", "/shop"},
+        {"/LM/W3SVC/3/ROOT/shop/admin/", "/shop/admin"},
+        {"/", "/"},
+        {"/shop", "/shop"},
+        {"/LM/W3SVC/ROOT", "/LM/W3SVC/ROOT"},       /* no site id: not a metabase path */
+        {"/LM/W3SVC/1/ROOTS", "/LM/W3SVC/1/ROOTS"}, /* not ROOT */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[256];
+        machinekey_virtual_path(cases[i][0], out, sizeof out);
+        if (strcmp(out, cases[i][1]) != 0)
+            fail_msg("%s: expected virtual path %s, got %s", cases[i][0], cases[i][1], out);
+    }
+}
+
+static void init_at(struct machinekey *mk, struct mk_params *p, const char *app_path)
+{
+    struct errbuf err = {{0}};
+    p->app_path = app_path;
+    if (machinekey_init(mk, p, &err, NULL) != 0)
+        fail_msg("app path %s: %s", app_path ? app_path : "(default)", err.msg);
+}
+
+/* IsolateApps follows the virtual path (AppDomainAppVirtualPath), not the IIS site id: the
+ * root of site 1, of site 2 and "/" share keys; another application does not. Both for the
+ * legacy path hash over an explicit key and for Framework45's KDF purpose. */
+static void test_machinekey_isolate_apps_uses_virtual_path(void **state)
+{
+    (void)state;
+    static const uint8_t secret[32] = {7, 7, 7};
+    struct mk_params legacy = {.validation_key = VKEY64 ",IsolateApps",
+                               .decryption_key = DKEY32 ",IsolateApps"};
+    struct mk_params fx45 = {.validation_key = "AutoGenerate,IsolateApps",
+                             .decryption_key = "AutoGenerate,IsolateApps",
+                             .compat = "Framework45",
+                             .autogen_secret = secret};
+    struct mk_params *params[] = {&legacy, &fx45};
+    for (size_t i = 0; i < 2; i++) {
+        struct machinekey site1, site2, root, dflt, lower, shop, shop2;
+        init_at(&site1, params[i], "/LM/W3SVC/1/ROOT");
+        init_at(&site2, params[i], "/LM/W3SVC/2/ROOT");
+        init_at(&root, params[i], "/");
+        init_at(&dflt, params[i], NULL);
+        init_at(&lower, params[i], "/lm/w3svc/1/root");
+        init_at(&shop, params[i], "/LM/W3SVC/1/ROOT/shop");
+        init_at(&shop2, params[i], "/LM/W3SVC/2/ROOT/shop");
+        assert_true(site1.vkey.isolate_apps);
+        assert_string_equal(site1.app_path, "/");
+        assert_string_equal(site2.app_path, "/");
+        assert_string_equal(shop.app_path, "/shop");
+        const struct machinekey *same[] = {&site2, &root, &dflt, &lower};
+        for (size_t j = 0; j < sizeof same / sizeof same[0]; j++) {
+            if (memcmp(site1.vkey.bytes, same[j]->vkey.bytes, site1.vkey.len) != 0 ||
+                memcmp(site1.dkey.bytes, same[j]->dkey.bytes, site1.dkey.len) != 0)
+                fail_msg("%s: IsolateApps keys of /LM/W3SVC/1/ROOT and %s (case %zu) differ",
+                         mk_compat_name(site1.compat), same[j]->app_id, j);
+        }
+        assert_memory_not_equal(site1.vkey.bytes, shop.vkey.bytes, site1.vkey.len);
+        assert_memory_not_equal(site1.dkey.bytes, shop.dkey.bytes, site1.dkey.len);
+        assert_memory_equal(shop.vkey.bytes, shop2.vkey.bytes, shop.vkey.len);
+        if (i == 0) /* legacy: only bytes 0-3 carry the path hash */
+            assert_memory_equal(site1.vkey.bytes + 4, shop.vkey.bytes + 4, 60);
+    }
     /* Framework45 refuses HEX,IsolateApps. */
-    p.compat = "Framework45";
-    assert_int_equal(init(&a, &p, &err, NULL), -1);
+    struct machinekey mk;
+    struct errbuf err;
+    legacy.compat = "Framework45";
+    legacy.app_path = NULL;
+    assert_int_equal(init(&mk, &legacy, &err, NULL), -1);
     assert_non_null(strstr(err.msg, "AutoGenerate"));
+}
+
+/* IsolateByAppId follows the application id (AppDomainAppId, the metabase path): the same
+ * application under another IIS site id gets other keys. */
+static void test_machinekey_isolate_by_app_id_uses_app_id(void **state)
+{
+    (void)state;
+    static const uint8_t secret[32] = {7, 7, 7};
+    struct mk_params legacy = {.validation_key = VKEY64 ",IsolateByAppId",
+                               .decryption_key = DKEY32};
+    struct mk_params fx45 = {.validation_key = "AutoGenerate,IsolateByAppId",
+                             .decryption_key = "AutoGenerate,IsolateByAppId",
+                             .compat = "Framework45",
+                             .autogen_secret = secret};
+    struct mk_params *params[] = {&legacy, &fx45};
+    for (size_t i = 0; i < 2; i++) {
+        struct machinekey site1, site1b, site2, dflt;
+        init_at(&site1, params[i], "/LM/W3SVC/1/ROOT");
+        init_at(&site1b, params[i], "/LM/W3SVC/1/ROOT");
+        init_at(&site2, params[i], "/LM/W3SVC/2/ROOT");
+        init_at(&dflt, params[i], NULL); /* the default is site 1's root, as sim-node's */
+        assert_true(site1.vkey.isolate_by_app_id);
+        assert_string_equal(site1.app_id, "/LM/W3SVC/1/ROOT");
+        assert_string_equal(site2.app_id, "/LM/W3SVC/2/ROOT");
+        assert_memory_equal(site1.vkey.bytes, site1b.vkey.bytes, site1.vkey.len);
+        assert_memory_equal(site1.vkey.bytes, dflt.vkey.bytes, site1.vkey.len);
+        assert_memory_not_equal(site1.vkey.bytes, site2.vkey.bytes, site1.vkey.len);
+        if (i == 0) { /* legacy: bytes 4-7 carry the id hash, the rest is the written key */
+            assert_memory_equal(site1.vkey.bytes, site2.vkey.bytes, 4);
+            assert_memory_not_equal(site1.vkey.bytes + 4, site2.vkey.bytes + 4, 4);
+            assert_memory_equal(site1.vkey.bytes + 8, site2.vkey.bytes + 8, 56);
+        }
+    }
 }
 
 static void test_machinekey_errors_use_aspnet_words(void **state)
@@ -135,6 +224,17 @@ static void test_machinekey_errors_use_aspnet_words(void **state)
         {{.validation_key = VKEY64, .decryption_key = "A1A2A3A4A5A6A7A8", .compat = "Framework45"},
          MK_ATTR_DECRYPTION_KEY,
          "16 (for DES)"},
+        /* validation AES / 3DES key their ViewState cipher with the decryption key: an
+         * 8-byte key fits no AES, a 32-byte key no 3DES. */
+        {{.validation_key = VKEY64,
+          .decryption_key = "A1A2A3A4A5A6A7A8",
+          .validation = "AES",
+          .decryption = "DES"},
+         MK_ATTR_DECRYPTION_KEY,
+         "16 (for DES) or 48 (for 3DES and AES)"},
+        {{.validation_key = VKEY64, .decryption_key = DKEY32, .validation = "3DES"},
+         MK_ATTR_DECRYPTION_KEY,
+         "16 (for DES) or 48 (for 3DES and AES)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct machinekey mk;
@@ -240,7 +340,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_machinekey_defaults_are_aspnet_defaults),
         cmocka_unit_test(test_machinekey_autogenerate_is_per_process),
-        cmocka_unit_test(test_machinekey_isolate_apps_depends_on_app_path),
+        cmocka_unit_test(test_machinekey_virtual_path),
+        cmocka_unit_test(test_machinekey_isolate_apps_uses_virtual_path),
+        cmocka_unit_test(test_machinekey_isolate_by_app_id_uses_app_id),
         cmocka_unit_test(test_machinekey_errors_use_aspnet_words),
         cmocka_unit_test(test_machinekey_legacy_hex_quirk),
         cmocka_unit_test(test_machinekey_des_rules),

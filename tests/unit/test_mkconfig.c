@@ -212,7 +212,8 @@ static void test_mkconfig_load_first_when_all_in_locations(void **state)
     assert_int_equal(mkconfig_load(path, &opts, &mk, &line, &err), 0);
     assert_int_equal(line, 3);
     assert_int_equal(mk.validation, MK_VALIDATION_HMACSHA384);
-    assert_string_equal(mk.app_path, "/LM/W3SVC/1/ROOT");
+    assert_string_equal(mk.app_path, "/"); /* the virtual path of /LM/W3SVC/1/ROOT */
+    assert_string_equal(mk.app_id, "/LM/W3SVC/1/ROOT");
     machinekey_cleanup(&mk);
     remove_config(path);
 }
@@ -539,6 +540,171 @@ static void test_mkconfig_not_xml(void **state)
     }
 }
 
+/* No run of 6 or more characters of key in the message, after the file name. */
+static void assert_no_key_run(const char *msg, const char *path, const char *key)
+{
+    const char *m = strncmp(msg, path, strlen(path)) == 0 ? msg + strlen(path) : msg;
+    size_t n = strlen(key);
+    char part[7];
+    for (size_t i = 0; i + 6 <= n; i++) {
+        memcpy(part, key + i, 6);
+        part[6] = '\0';
+        if (strstr(m, part) != NULL)
+            fail_msg("error message shows key text (\"%s\"): %s", part, msg);
+    }
+}
+
+/* XML errors inside a key attribute name the kind of error and where, never libxml2's text:
+ * it quotes the input, here key text. */
+static void test_mkconfig_xml_error_shows_no_key_text(void **state)
+{
+    (void)state;
+    static const char key[] = "D09907B0BFE2E6CED59CDC8826A2159F9BC357EB72FB";
+    static const struct {
+        const char *before, *after; /* the text around the key */
+        int line;
+        const char *what;
+    } cases[] = {
+        {"<configuration>\n<system.web>\n<machineKey validationKey=\"&",
+         ";\" />\n</system.web>\n</configuration>\n", 3,
+         "not well-formed XML: undefined entity (column "},
+        {"<machineKey\n validationKey=\"", "<\" />\n", 2,
+         "not well-formed XML: '<' in an attribute"},
+        {"<machineKey validationKey=", " />\n", 1,
+         "not well-formed XML: attribute value not quoted"},
+        {"<machineKey validationKey=\"&#x", ";\" />\n", 1,
+         "not well-formed XML: invalid character reference"},
+        {"<machineKey validationKey=\"", "\x01\" />\n", 1,
+         "not well-formed XML: invalid character"},
+        {"<machineKey validationKey=\"", "\xC3\x28\" />\n", 1,
+         "not well-formed XML: invalid character"},
+        {"\n<machineKey validationKey=\"", "\n", 3, "not well-formed XML: unterminated attribute"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "%s%s%s", cases[i].before, key, cases[i].after);
+        char *path = write_config(text);
+        struct mkconfig_elem *e = NULL;
+        size_t n = 0;
+        struct errbuf err = {{0}};
+        if (mkconfig_read_all(path, NULL, &e, &n, &err) != -1)
+            fail_msg("case %zu: expected an XML error", i);
+        assert_err_at(err.msg, path, cases[i].line);
+        if (strstr(err.msg, cases[i].what) == NULL)
+            fail_msg("case %zu: expected \"%s\" in \"%s\"", i, cases[i].what, err.msg);
+        assert_no_key_run(err.msg, path, key);
+        remove_config(path);
+    }
+
+    /* A well-formed element whose unknown attribute name is key text: not repeated either. */
+    char text[512];
+    snprintf(text, sizeof text, "<machineKey validation=\"SHA1\" K%s=\"\" />\n", key);
+    char *path = write_config(text);
+    struct mkconfig_elem *e = read_one(path, NULL);
+    assert_int_equal(e->status, -1);
+    assert_err_at(e->err.msg, path, 1);
+    assert_contains(e->err.msg, "Unrecognized attribute");
+    assert_no_key_run(e->err.msg, path, key);
+    mkconfig_free(e, 1);
+    remove_config(path);
+}
+
+/* ASP.NET trims validationKey, decryptionKey, validation and decryption: a key wrapped in
+ * white space (newlines, tabs, spaces, a no-break space) is the same key, in every mode. */
+static void test_mkconfig_trims_key_attributes(void **state)
+{
+    (void)state;
+    static const char *const modes[] = {"", " compatibilityMode=\"Framework20SP2\"",
+                                        " compatibilityMode=\"Framework45\""};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "<machineKey validationKey=\"&#10;    " VKEY_128 "&#10;  \"\n"
+                 "  decryptionKey=\"&#9; " DKEY_64 " \xC2\xA0\"\n"
+                 "  validation=\" HMACSHA512 \" decryption=\"&#13;&#10;AES&#10;\"%s />\n",
+                 modes[i]);
+        char *path = write_config(text);
+        struct mkconfig_elem *e = read_one(path, NULL);
+        if (e->status != 0)
+            fail_msg("mode%s: %s", modes[i], e->err.msg);
+        assert_int_equal(e->mk.validation, MK_VALIDATION_HMACSHA512);
+        assert_int_equal(e->mk.decryption, MK_DECRYPTION_AES);
+        assert_key_bytes(&e->mk.vkey, VKEY_128);
+        assert_key_bytes(&e->mk.dkey, DKEY_64);
+        assert_false(e->mk.vkey.lenient_hex);
+        assert_false(e->mk.dkey.lenient_hex);
+
+        /* The same fingerprint as the element written without white space. */
+        snprintf(text, sizeof text,
+                 "<machineKey validationKey=\"" VKEY_128 "\" decryptionKey=\"" DKEY_64 "\"\n"
+                 "  validation=\"HMACSHA512\" decryption=\"AES\"%s />\n",
+                 modes[i]);
+        char *plain_path = write_config(text);
+        struct mkconfig_elem *plain = read_one(plain_path, NULL);
+        assert_int_equal(plain->status, 0);
+        struct mk_fingerprint fa, fb;
+        machinekey_fingerprint(&e->mk, &fa);
+        machinekey_fingerprint(&plain->mk, &fb);
+        assert_string_equal(fa.text, fb.text);
+        mkconfig_free(plain, 1);
+        remove_config(plain_path);
+        mkconfig_free(e, 1);
+        remove_config(path);
+    }
+
+    /* compatibilityMode is an enum: ASP.NET's converter refuses white space around it. */
+    char *path = write_config("<machineKey compatibilityMode=\" Framework45 \" />");
+    struct mkconfig_elem *e = read_one(path, NULL);
+    assert_int_equal(e->status, -1);
+    assert_contains(e->err.msg, "compatibilityMode must be one of");
+    mkconfig_free(e, 1);
+    remove_config(path);
+
+    /* Nothing but white space is not a key. */
+    path = write_config("<machineKey validationKey=\"   \" />");
+    e = read_one(path, NULL);
+    assert_int_equal(e->status, -1);
+    assert_contains(e->err.msg, "validationKey");
+    mkconfig_free(e, 1);
+    remove_config(path);
+}
+
+/* White space inside a key is not trimmed. Framework45 parses hex strictly: an error that
+ * names the attribute, not the text. The legacy modes read it, like any character below 'f',
+ * as the nibble 0 (ASP.NET's HexStringToByteArray): the element resolves, flagged
+ * lenient_hex, which keylint reports as bad-hex. */
+static void test_mkconfig_inner_space_in_key(void **state)
+{
+    (void)state;
+    char vkey[] = VKEY_128;
+    vkey[40] = ' ';
+    char text[1024];
+    snprintf(text, sizeof text,
+             "<machineKey validationKey=\"%s\" decryptionKey=\"" DKEY_64 "\""
+             " compatibilityMode=\"Framework45\" />",
+             vkey);
+    char *path = write_config(text);
+    struct mkconfig_elem *e = read_one(path, NULL);
+    assert_int_equal(e->status, -1);
+    assert_err_at(e->err.msg, path, 1);
+    assert_contains(e->err.msg, "validationKey");
+    assert_no_key_run(e->err.msg, path, VKEY_128);
+    mkconfig_free(e, 1);
+    remove_config(path);
+
+    snprintf(text, sizeof text,
+             "<machineKey validationKey=\"%s\" decryptionKey=\"" DKEY_64 "\""
+             " compatibilityMode=\"Framework20SP2\" />",
+             vkey);
+    path = write_config(text);
+    e = read_one(path, NULL);
+    assert_int_equal(e->status, 0);
+    assert_true(e->mk.vkey.lenient_hex);
+    assert_int_equal(e->mk.vkey.bytes[20], 0x04); /* "24" with its "2" read as 0 */
+    mkconfig_free(e, 1);
+    remove_config(path);
+}
+
 static void test_mkconfig_missing_file(void **state)
 {
     (void)state;
@@ -740,6 +906,9 @@ int main(void)
         cmocka_unit_test(test_mkconfig_error_md5_in_framework45),
         cmocka_unit_test(test_mkconfig_error_unknown_attribute),
         cmocka_unit_test(test_mkconfig_not_xml),
+        cmocka_unit_test(test_mkconfig_xml_error_shows_no_key_text),
+        cmocka_unit_test(test_mkconfig_trims_key_attributes),
+        cmocka_unit_test(test_mkconfig_inner_space_in_key),
         cmocka_unit_test(test_mkconfig_missing_file),
         cmocka_unit_test(test_mkconfig_no_machinekey),
         cmocka_unit_test(test_mkconfig_default_namespace_and_location_case),

@@ -16,6 +16,8 @@
 #include "machinekey.h"
 #include "protect.h"
 
+#include <openssl/evp.h>
+
 static void mk_from_vector(json_t *v, struct machinekey *mk)
 {
     struct mk_params p = {
@@ -227,6 +229,8 @@ static void test_protect_round_trips_every_combination(void **state)
                         continue; /* legacy: key longer than the hash block */
                     if (fx45 && strcmp(decs[de].name, "Auto") == 0 && decs[de].len == 8)
                         continue; /* Framework45: Auto is AES, an 8-byte key is refused */
+                    if ((va == 3 && decs[de].len == 8) || (va == 2 && decs[de].len == 32))
+                        continue; /* validation AES / 3DES: the key fits no validation cipher */
                     char vhex[2 * 128 + 1], dhex[2 * 32 + 1];
                     uint8_t vkey[128], dkey[32];
                     for (size_t i = 0; i < sizeof vkey; i++)
@@ -371,6 +375,114 @@ static void test_protect_other_decryption_key_is_bad_data(void **state)
     }
 }
 
+/* Legacy ViewState with validation AES or 3DES and no page encryption (GetEncodedData):
+ * the MAC'd form P || HMACSHA1(P || modifier) is sealed with the validation cipher (AES;
+ * for 3DES, DES when the decryption key has 8 bytes), keyed with the decryption key, the
+ * modifier inside, the outer HMACSHA1 over the ciphertext. Checked byte by byte with
+ * OpenSSL directly, not with the code under test. */
+static void test_protect_viewstate_validation_cipher(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *validation, *decryption, *dkey, *cipher;
+    } cases[] = {
+        {"AES", "AES", "A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8", "AES-192-CBC"},
+        {"AES", "3DES", "A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8", "AES-192-CBC"},
+        {"AES", "AES", "A1A2A3A4A5A6A7A8A9AAABACADAEAFB0", "AES-128-CBC"},
+        {"3DES", "AES", "A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8", "DES-EDE3-CBC"},
+        /* DES as 3DES with one key three times (OpenSSL 3 keeps DES-CBC in its legacy
+         * provider; the two are the same cipher). */
+        {"3DES", "DES", "A1A2A3A4A5A6A7A8", "DES-EDE3-CBC"},
+    };
+    static const char vkey_hex[] = "0102030405060708090A0B0C0D0E0F101112131415161718191A1B1C";
+    uint8_t vkey[28];
+    assert_int_equal(hex_decode(vkey_hex, strlen(vkey_hex), vkey, sizeof vkey), 28);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct mk_params mp = {.validation_key = vkey_hex,
+                               .decryption_key = cases[i].dkey,
+                               .validation = cases[i].validation,
+                               .decryption = cases[i].decryption,
+                               .compat = "Framework20SP2"};
+        struct machinekey mk;
+        struct errbuf err = {{0}};
+        if (machinekey_init(&mk, &mp, &err, NULL) != 0)
+            fail_msg("%s/%s: %s", cases[i].validation, cases[i].decryption, err.msg);
+        struct protect_purpose pp = {.legacy = PROTECT_LEGACY_VIEWSTATE,
+                                     .modifier = {0x34, 0x03, 0x0b, 0xca},
+                                     .modifier_len = 4};
+        struct protector p;
+        assert_int_equal(protector_init(&p, &mk, &pp, &err), 0);
+        static const uint8_t payload[] = "\xff\x01page state";
+        uint8_t prot[256];
+        long n = protector_protect(&p, payload, sizeof payload - 1, prot, sizeof prot);
+        assert_true(n > 20);
+
+        /* The outer MAC: HMACSHA1 over the ciphertext. */
+        size_t clen = (size_t)n - 20, mlen = 0;
+        uint8_t mac[64];
+        assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SHA1", NULL, vkey, sizeof vkey, prot, clen,
+                                  mac, sizeof mac, &mlen));
+        assert_memory_equal(mac, prot + clen, 20);
+
+        /* The ciphertext: the validation cipher, zero IV, the decryption key. */
+        uint8_t dkey[32];
+        long dlen = hex_decode(cases[i].dkey, strlen(cases[i].dkey), dkey, sizeof dkey);
+        if (dlen == 8) {
+            memcpy(dkey + 8, dkey, 8);
+            memcpy(dkey + 16, dkey, 8);
+        }
+        EVP_CIPHER *ciph = EVP_CIPHER_fetch(NULL, cases[i].cipher, NULL);
+        assert_non_null(ciph);
+        assert_int_equal(EVP_CIPHER_get_key_length(ciph), dlen == 8 ? 24 : (int)dlen);
+        static const uint8_t iv[16];
+        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+        uint8_t plain[256];
+        int p1 = 0, p2 = 0;
+        assert_int_equal(EVP_DecryptInit_ex2(ctx, ciph, dkey, iv, NULL), 1);
+        assert_int_equal(EVP_DecryptUpdate(ctx, plain, &p1, prot, (int)clen), 1);
+        assert_int_equal(EVP_DecryptFinal_ex(ctx, plain + p1, &p2), 1);
+        EVP_CIPHER_CTX_free(ctx);
+        EVP_CIPHER_free(ciph);
+
+        /* R (as long as the key) || P || HMACSHA1(P || modifier) || modifier. */
+        size_t plen = (size_t)(p1 + p2), r = (size_t)dlen, pl = sizeof payload - 1;
+        assert_int_equal(plen, r + pl + 20 + 4);
+        assert_memory_equal(plain + r, payload, pl);
+        uint8_t inner_in[64];
+        memcpy(inner_in, payload, pl);
+        memcpy(inner_in + pl, pp.modifier, 4);
+        assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SHA1", NULL, vkey, sizeof vkey, inner_in,
+                                  pl + 4, mac, sizeof mac, &mlen));
+        assert_memory_equal(plain + r + pl, mac, 20);
+        assert_memory_equal(plain + r + pl + 20, pp.modifier, 4);
+
+        /* And back. */
+        uint8_t back[300];
+        size_t blen = 0;
+        assert_int_equal(protector_unprotect(&p, prot, (size_t)n, back, sizeof back, &blen),
+                         PROTECT_OK);
+        assert_int_equal(blen, pl);
+        assert_memory_equal(back, payload, pl);
+        /* A flipped inner MAC byte, re-sealed with a valid outer MAC: bad data. */
+        plain[r + pl] ^= 1;
+        ctx = EVP_CIPHER_CTX_new();
+        ciph = EVP_CIPHER_fetch(NULL, cases[i].cipher, NULL);
+        int c1 = 0, c2 = 0;
+        assert_int_equal(EVP_EncryptInit_ex2(ctx, ciph, dkey, iv, NULL), 1);
+        assert_int_equal(EVP_EncryptUpdate(ctx, prot, &c1, plain, (int)plen), 1);
+        assert_int_equal(EVP_EncryptFinal_ex(ctx, prot + c1, &c2), 1);
+        EVP_CIPHER_CTX_free(ctx);
+        EVP_CIPHER_free(ciph);
+        clen = (size_t)(c1 + c2);
+        assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SHA1", NULL, vkey, sizeof vkey, prot, clen,
+                                  prot + clen, 20, &mlen));
+        assert_int_equal(protector_unprotect(&p, prot, clen + 20, back, sizeof back, &blen),
+                         PROTECT_BAD_DATA);
+        protector_cleanup(&p);
+        machinekey_cleanup(&mk);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_protect_round_trips_every_combination),
         cmocka_unit_test(test_protect_tamper_is_rejected),
         cmocka_unit_test(test_protect_other_decryption_key_is_bad_data),
+        cmocka_unit_test(test_protect_viewstate_validation_cipher),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
