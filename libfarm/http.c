@@ -58,19 +58,21 @@ static int on_header_field(llhttp_t *l, const char *at, size_t len)
 {
     struct http_parser *p = parser_of(l);
     struct http_request *r = &p->req;
+    size_t framing = 0;
     if (p->last_was_value) {
         if (r->n_headers == HTTP_MAX_HEADERS)
             return fail(p, 431, "too many header fields");
         struct http_header *h = &r->headers[r->n_headers++];
         h->name.off = h->name.len = h->value.off = h->value.len = 0;
         p->last_was_value = false;
+        framing = 4; /* ": " and CRLF, once per field: a name may come in several pieces */
     }
     /* RFC 9112 5.1: no whitespace between a field name and its colon (request smuggling). */
     for (size_t i = 0; i < len; i++)
         if (at[i] == ' ' || at[i] == '\t')
             return fail(p, 400, "whitespace in a header field name");
     extend(&r->headers[r->n_headers - 1].name, p->base, at, len);
-    return count_header_bytes(p, len + 4); /* ": " and CRLF */
+    return count_header_bytes(p, len + framing);
 }
 
 /* RFC 9112 5.2: obsolete line folding. llhttp accepts a value continued on the next line
