@@ -94,6 +94,12 @@ static void test_keylint_short_keys_and_isolate_apps(void **state)
     lint(&p, NULL, &r);
     assert_non_null(find(&r, "short-key"));
     assert_int_equal(find(&r, "isolate-apps")->severity, LINT_WARNING);
+    /* IsolateApps follows the virtual path, not the IIS site id; IsolateByAppId follows both. */
+    assert_non_null(strstr(find(&r, "isolate-apps")->message, "virtual path"));
+    assert_null(strstr(find(&r, "isolate-apps")->message, "site ID"));
+    p.validation_key = "0102030405060708090A0B0C0D0E0F1011121314,IsolateByAppId";
+    lint(&p, NULL, &r);
+    assert_non_null(strstr(find(&r, "isolate-apps")->message, "site ID"));
 }
 
 static void test_keylint_disclosed_and_bad_hex(void **state)
