@@ -43,7 +43,8 @@ static const char client_usage[] =
     "\n"
     "options:\n"
     "  --json          one JSON object: {status, node, ticket, session, user, location, body}\n"
-    "  --run-dir DIR   the farm's run directory (default $FARM_RUN_DIR, else ./.farm)\n"
+    "  --run-dir DIR   the farm's run directory (default $FARM_RUN_DIR, else ./.farm; not\n"
+    "                  empty)\n"
     "\n"
     "Exit status: 0 for a 2xx or 3xx answer, 1 for any other answer or no answer, 2 usage or\n"
     "no farm running.\n";
@@ -245,8 +246,8 @@ int cmd_client(int argc, char **argv)
 
     struct runinfo ri;
     struct errbuf err = {{0}};
-    const char *dir = runinfo_dir(run_dir);
-    if (runinfo_load(&ri, dir, &err) != 0)
+    const char *dir = runinfo_dir(run_dir, &err);
+    if (dir == NULL || runinfo_load(&ri, dir, &err) != 0)
         return cli_error("%s", err.msg);
 
     int rc = CLI_USAGE;

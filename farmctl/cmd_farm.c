@@ -30,7 +30,8 @@
 #define DEFAULT_APP_PATH "/LM/W3SVC/1/ROOT"
 
 #define RUN_DIR_HELP                                                                               \
-    "  --run-dir DIR      the farm's run directory (default $FARM_RUN_DIR, else ./.farm)\n"
+    "  --run-dir DIR      the farm's run directory (default $FARM_RUN_DIR, else ./.farm; not\n"    \
+    "                     empty)\n"
 
 static const char up_usage[] =
     "usage: farmctl up FILE [--run-dir DIR]\n"
@@ -61,7 +62,7 @@ static const char status_usage[] =
     "differ: their tickets are rejected by the others.\n"
     "\n"
     "  --json             one JSON object\n" RUN_DIR_HELP "\n"
-    "Exit status: 0, or 1 when there is no farm or lb does not answer.\n";
+    "Exit status: 0; 1 lb does not answer; 2 usage or no farm running.\n";
 
 static const char node_action_usage[] =
     "usage: farmctl drain NODE [--wait [--timeout DUR]] [--run-dir DIR]\n"
@@ -82,8 +83,9 @@ static const char node_action_usage[] =
     "  --timeout DUR   (with --wait) give up after DUR (500ms, 30s, 2m); the node stays\n"
     "                  draining. Without it, wait as long as the drain takes\n" RUN_DIR_HELP "\n"
     "Exit status: 0 done (with --wait: drained, or stopped by lb's drain-timeout); 1 lb\n"
-    "refused or does not answer; 2 usage; with --wait, 4 the timeout passed with the node\n"
-    "still draining, 5 someone else started, stopped or removed the node meanwhile.\n";
+    "refused or does not answer; 2 usage, no farm running or no such node; with --wait,\n"
+    "4 the timeout passed with the node still draining, 5 someone else started, stopped\n"
+    "or removed the node meanwhile.\n";
 
 static const char kill_usage[] = "usage: farmctl kill NODE [--run-dir DIR]\n"
                                  "\n"
@@ -142,7 +144,8 @@ static const char keys_usage[] =
     "the other, and if not, why. Nodes on AutoGenerate are named: their keys are random per\n"
     "process, so no other node can read their tickets.\n"
     "\n" RUN_DIR_HELP "\n"
-    "Exit status: 0 every pair compatible, 1 some pair is not, 2 usage or unreadable keys.\n";
+    "Exit status: 0 every pair compatible, 1 some pair is not, 2 usage, no farm running or\n"
+    "unreadable keys.\n";
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
@@ -285,8 +288,9 @@ static void farm_close(struct farm *fm)
     fm->lock = -1;
 }
 
-/* Returns 0, or an exit code with fm closed again: no farm is CLI_FINDINGS (after a
- * message), broken ones too. farm_close() may still be called. */
+/* Returns 0, or CLI_USAGE after a message with fm closed again: no farm running (the same
+ * exit code as client and load), an unreadable farm.json, a bad --run-dir. farm_close() may
+ * still be called. */
 static int farm_open(struct farm *fm, const char *run_dir, bool lock)
 {
     struct errbuf err = {{0}};
@@ -294,11 +298,10 @@ static int farm_open(struct farm *fm, const char *run_dir, bool lock)
     fm->lock = -1;
     if (run_dir_resolve(run_dir, fm->dir, sizeof fm->dir, &err) != 0)
         return cli_error("%s", err.msg);
-    int rc = CLI_FINDINGS;
     if (lock) {
         fm->lock = run_lock(fm->dir, false, &err);
         if (fm->lock < 0 && errno != ENOENT) {
-            rc = cli_error("%s", err.msg);
+            cli_error("%s", err.msg);
             goto fail;
         }
     }
@@ -308,13 +311,13 @@ static int farm_open(struct farm *fm, const char *run_dir, bool lock)
         goto fail;
     }
     if (r == 1) {
-        cli_error("no farm in %s (start one with 'farmctl up FILE')", fm->dir);
+        cli_error("no farm running in %s (farmctl up FILE)", fm->dir);
         goto fail;
     }
     return 0;
 fail:
     farm_close(fm);
-    return rc;
+    return CLI_USAGE;
 }
 
 static struct run_node *farm_node(struct farm *fm, const char *name)
@@ -710,9 +713,12 @@ static int cmd_up(int argc, char **argv)
             goto out;
     }
 
+    if (run_dir_resolve(c.run_dir, fm.dir, sizeof fm.dir, &err) != 0) {
+        cli_error("%s", err.msg);
+        goto out;
+    }
     rc = CLI_FINDINGS;
-    if (run_dir_resolve(c.run_dir, fm.dir, sizeof fm.dir, &err) != 0 ||
-        (fm.lock = run_lock(fm.dir, true, &err)) < 0) {
+    if ((fm.lock = run_lock(fm.dir, true, &err)) < 0) {
         cli_error("%s", err.msg);
         goto out;
     }
@@ -797,7 +803,7 @@ static int cmd_down(int argc, char **argv)
     if (r < 0) {
         cli_error("%s", err.msg);
         farm_close(&fm);
-        return CLI_FINDINGS;
+        return CLI_USAGE;
     }
     if (r == 1) {
         printf("no farm running in %s\n", fm.dir);

@@ -1,8 +1,11 @@
 /* farmctl key generate|lint|fingerprint|compare: make, check and compare <machineKey>s. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -56,7 +59,11 @@ static const char lint_usage[] =
     "in Microsoft's format (SHA-256 of the upper-cased key, 'validationKey, decryptionKey'\n"
     "per line) given with --disclosed.\n"
     "\n"
-    "Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage.\n";
+    "A file that cannot be read or is not XML is reported on standard error and skipped;\n"
+    "the other files are still linted.\n"
+    "\n"
+    "Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or a file that\n"
+    "could not be read (whatever the others hold).\n";
 
 static const char fingerprint_usage[] =
     "usage: farmctl key fingerprint [--app-path PATH] FILE...\n"
@@ -114,7 +121,7 @@ static int file_command_args(int argc, char **argv, const char *usage, struct fi
     files->n = 0;
     for (int i = optind; i < argc; i++) {
         if (files->n == 256)
-            return cli_error("too many files (256 at most)");
+            return cli_error("too many files (at most 256)");
         files->path[files->n++] = argv[i];
     }
     if (files->n == 0)
@@ -218,6 +225,50 @@ static void say(bool color, const char *where, enum lint_severity sev, const cha
     printf("%s: %s%s%s: %s [%s]\n", where, on, lint_severity_name(sev), off, msg, code);
 }
 
+/* An element's error reads "PATH:LINE: message" (mkconfig.h), LINE the element's or, for a
+ * bad targetFramework, its <httpRuntime>'s. Split it: the message (borrowed from el) and the
+ * line in *line. PATH is matched whole, so a path with spaces or colons in it is no
+ * trouble; a text that does not start so is returned whole, at the element's line. */
+static const char *elem_error(const char *path, const struct mkconfig_elem *el, int *line)
+{
+    const char *msg = el->err.msg;
+    size_t plen = strlen(path);
+    *line = el->line;
+    if (strncmp(msg, path, plen) != 0 || msg[plen] != ':')
+        return msg;
+    const char *p = msg + plen + 1;
+    long n = 0;
+    const char *digits = p;
+    while (*p >= '0' && *p <= '9' && n < INT_MAX / 10)
+        n = n * 10 + (*p++ - '0');
+    if (p == digits || p[0] != ':' || p[1] != ' ')
+        return msg;
+    *line = (int)n;
+    return p + 2;
+}
+
+/* disclosed_list_load() says only "cannot open", and reads a directory as an empty list:
+ * find out first, with the reason. Returns 0, or -1 with err. */
+static int disclosed_check_readable(const char *path, struct errbuf *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        errbuf_set(err, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fileno(f), &st) != 0) {
+        errbuf_set(err, "%s: cannot read: %s", path, strerror(errno));
+        rc = -1;
+    } else if (S_ISDIR(st.st_mode)) {
+        errbuf_set(err, "%s: cannot read: %s", path, strerror(EISDIR));
+        rc = -1;
+    }
+    fclose(f);
+    return rc;
+}
+
 static int cmd_lint(int argc, char **argv)
 {
     struct file_list files;
@@ -228,11 +279,12 @@ static int cmd_lint(int argc, char **argv)
 
     struct disclosed_list dl = {0};
     struct errbuf err = {{0}};
-    if (disclosed_path && disclosed_list_load(&dl, disclosed_path, &err) != 0)
+    if (disclosed_path && (disclosed_check_readable(disclosed_path, &err) != 0 ||
+                           disclosed_list_load(&dl, disclosed_path, &err) != 0))
         return cli_error("--disclosed: %s", err.msg);
 
     bool color = cli_color();
-    size_t errors = 0, warnings = 0, elems = 0;
+    size_t errors = 0, warnings = 0, elems = 0, unreadable = 0;
     struct mk_fingerprint first_fp;
     const char *first_where = NULL;
     char first_buf[600];
@@ -247,11 +299,13 @@ static int cmd_lint(int argc, char **argv)
                     "no <machineKey>: ASP.NET falls back to the machine-wide setting, "
                     "AutoGenerate,IsolateApps by default, which differs on every server",
                     "autogenerate");
+                errors++;
             } else {
-                /* err already reads "file:line: message" or "file: message". */
-                printf("%s%s%s\n", color ? "\033[1;31m" : "", err.msg, color ? "\033[0m" : "");
+                /* Not a finding: the input could not be read or parsed (err reads
+                 * "file:line: message" or "file: message"). */
+                cli_error("%s", err.msg);
+                unreadable++;
             }
-            errors++;
             continue;
         }
         for (size_t j = 0; j < count; j++) {
@@ -259,9 +313,10 @@ static int cmd_lint(int argc, char **argv)
             snprintf(where, sizeof where, "%s:%d", files.path[i], el[j].line);
             elems++;
             if (el[j].status != 0) {
-                say(color, where, LINT_ERROR,
-                    strchr(el[j].err.msg, ' ') ? strchr(el[j].err.msg, ' ') + 1 : el[j].err.msg,
-                    "config");
+                int line;
+                const char *msg = elem_error(files.path[i], &el[j], &line);
+                snprintf(where, sizeof where, "%s:%d", files.path[i], line);
+                say(color, where, LINT_ERROR, msg, "config");
                 errors++;
                 continue;
             }
@@ -291,8 +346,13 @@ static int cmd_lint(int argc, char **argv)
         errors++;
     }
     disclosed_list_free(&dl);
-    printf("%zu error(s), %zu warning(s) in %zu machineKey element(s) of %zu file(s)\n", errors,
+    printf("%zu error(s), %zu warning(s) in %zu machineKey element(s) of %zu file(s)", errors,
            warnings, elems, files.n);
+    if (unreadable > 0)
+        printf("; %zu file(s) could not be read", unreadable);
+    printf("\n");
+    if (unreadable > 0)
+        return CLI_USAGE;
     return errors ? CLI_FINDINGS : CLI_OK;
 }
 

@@ -47,7 +47,8 @@ static const char load_usage[] =
     "  --timeout D        give up on a request after D (default 10s): a transport error;\n"
     "                     a user whose request got no answer waits 50 ms at least\n"
     "  --json             the report as one JSON object\n"
-    "  --run-dir DIR      the farm's run directory (default $FARM_RUN_DIR, else ./.farm)\n"
+    "  --run-dir DIR      the farm's run directory (default $FARM_RUN_DIR, else ./.farm; not\n"
+    "                     empty)\n"
     "  --url URL          the farm's URL, instead of the run directory's lb.url\n"
     "\n"
     "Exit status: 0 the load ran (even if sessions were lost: the report says so), 1 over 1%\n"
@@ -445,7 +446,8 @@ int cmd_load(int argc, char **argv)
     const char *base_url = url_opt;
     if (base_url == NULL) {
         struct errbuf err = {{0}};
-        if (runinfo_load(&ri, runinfo_dir(run_dir), &err) != 0)
+        const char *dir = runinfo_dir(run_dir, &err);
+        if (dir == NULL || runinfo_load(&ri, dir, &err) != 0)
             return cli_error("%s", err.msg);
         base_url = ri.lb_url;
     }

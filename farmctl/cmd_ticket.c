@@ -65,8 +65,8 @@ static const char which_usage[] =
     "usage: farmctl ticket which COOKIE --machine-key FILE [--machine-key FILE...]\n"
     "       farmctl ticket which COOKIE FILE...\n"
     "\n"
-    "Decode COOKIE under each key file and name the one(s) that issued it: which server of\n"
-    "a farm wrote this cookie?\n"
+    "Decode COOKIE under each key file (256 at most) and name the one(s) that issued it:\n"
+    "which server of a farm wrote this cookie?\n"
     "\n"
     "options:\n"
     "  --now ISO8601          judge expiry at this time (default now)\n"
@@ -418,7 +418,8 @@ static int cmd_which(int argc, char **argv)
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
-    const char *files[256];
+    enum { WHICH_FILES_MAX = 256 };
+    const char *files[WHICH_FILES_MAX];
     size_t nfiles = 0;
     const char *app_path = NULL;
     int64_t now = ticks_now();
@@ -431,8 +432,8 @@ static int cmd_which(int argc, char **argv)
                 return CLI_USAGE;
             break;
         case O_MK:
-            if (nfiles == 256)
-                return cli_error("too many key files");
+            if (nfiles == WHICH_FILES_MAX)
+                return cli_error("too many key files (at most %d)", WHICH_FILES_MAX);
             files[nfiles++] = optarg;
             break;
         case O_APP:
@@ -448,15 +449,20 @@ static int cmd_which(int argc, char **argv)
     }
     if (optind >= argc)
         return cli_error("give the COOKIE and at least one --machine-key FILE (see --help)");
-    char *cookie = read_cookie(argv[optind]);
-    for (int i = optind + 1; i < argc && nfiles < 256; i++)
+    /* Key files as operands after the cookie, counted with the --machine-key ones: every
+     * file given is tried, or none is. */
+    for (int i = optind + 1; i < argc; i++) {
+        if (nfiles == WHICH_FILES_MAX)
+            return cli_error("too many key files (at most %d)", WHICH_FILES_MAX);
         files[nfiles++] = argv[i];
-    if (nfiles == 0) {
-        free(cookie);
-        return cli_error("give at least one --machine-key FILE (see --help)");
     }
+    if (nfiles == 0)
+        return cli_error("give at least one --machine-key FILE (see --help)");
+    char *cookie = read_cookie(argv[optind]);
+    if (cookie == NULL)
+        return cli_error("out of memory");
     size_t matched = 0;
-    const char *hits[256];
+    const char *hits[WHICH_FILES_MAX];
     int rc = CLI_REJECTED;
     for (size_t i = 0; i < nfiles; i++) {
         struct keyset ks;

@@ -460,6 +460,10 @@ static int setting_cb(void *user, const char *name, const char *value, int line,
 static int check_farm(struct parse *x, struct errbuf *err)
 {
     struct farmfile *ff = x->ff;
+    if (ff->n_nodes == 0) {
+        errbuf_set(err, "%s: no [node NAME] section: a farm needs at least one node", x->path);
+        return -1;
+    }
     for (size_t i = 0; i < ff->n_nodes; i++) {
         const struct farmfile_node *n = &ff->nodes[i];
         if (n->machine_key_line == 0) {

@@ -74,7 +74,8 @@ struct farmfile {
 };
 
 /* Read and check a farm file. Returns owned (farmfile_free), or NULL with err set to
- * "file:line: message" (or "file: message" when the file cannot be read). */
+ * "file:line: message" (or "file: message" when the file cannot be read or has no [node]
+ * section: a farm needs at least one node). */
 struct farmfile *farmfile_load(const char *path, struct errbuf *err);
 
 /* The same over text in memory; path names it in errors and anchors relative machine-key

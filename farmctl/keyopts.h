@@ -57,7 +57,8 @@ enum {
     "                           AES, 3DES\n"                                                       \
     "  --decryption ALG         Auto (default), AES, 3DES, DES\n"                                  \
     "  --compat MODE            Framework20SP1, Framework20SP2, Framework45\n"                     \
-    "  --app-path PATH          IIS application path for ',IsolateApps' keys (default /)\n"
+    "  --app-path PATH          IIS metabase path for ',IsolateApps'/',IsolateByAppId' keys\n"     \
+    "                           (default /LM/W3SVC/1/ROOT, as sim-node)\n"
 
 /* Take one option if it is a KEYS option. Returns true if it was. */
 bool keyopts_take(struct keyopts *k, int opt, const char *arg);

@@ -20,6 +20,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "runinfo.h"
+
 static bool copy(char *dst, size_t n, const char *src)
 {
     return (size_t)snprintf(dst, n, "%s", src) < n;
@@ -47,11 +49,9 @@ static int pidfd_open_pid(pid_t pid)
 
 int run_dir_resolve(const char *opt, char *out, size_t n, struct errbuf *err)
 {
-    const char *d = opt;
-    if (d == NULL || *d == '\0')
-        d = getenv("FARM_RUN_DIR");
-    if (d == NULL || *d == '\0')
-        d = ".farm";
+    const char *d = runinfo_dir(opt, err);
+    if (d == NULL)
+        return -1;
     char cwd[PATH_MAX];
     bool ok;
     if (d[0] == '/') {

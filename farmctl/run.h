@@ -55,7 +55,8 @@ struct run_farm {
     size_t n_nodes;
 };
 
-/* The run directory: opt (--run-dir), else $FARM_RUN_DIR, else ./.farm; made absolute. */
+/* The run directory runinfo_dir() picks (an empty opt is refused), made absolute. Returns 0,
+ * or -1 with err. */
 int run_dir_resolve(const char *opt, char *out, size_t n, struct errbuf *err);
 
 /* Take farm.lock (blocking flock). With create, make the directory and keys/, logs/, jars/

@@ -8,8 +8,13 @@
 
 #include <jansson.h>
 
-const char *runinfo_dir(const char *opt)
+const char *runinfo_dir(const char *opt, struct errbuf *err)
 {
+    if (opt != NULL && *opt == '\0') {
+        errbuf_set(err, "--run-dir: empty (give a directory, or leave --run-dir out for "
+                        "$FARM_RUN_DIR, else ./.farm)");
+        return NULL;
+    }
     if (opt != NULL)
         return opt;
     const char *env = getenv("FARM_RUN_DIR");

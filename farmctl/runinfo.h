@@ -14,9 +14,11 @@ struct runinfo {
     char *lb_listen; /* "127.0.0.1:40001" (owned), NULL when farm.json has none */
 };
 
-/* The run directory to use: opt when given, else $FARM_RUN_DIR when set and not empty, else
- * ".farm". Returns opt, the environment's string or a literal (borrowed). */
-const char *runinfo_dir(const char *opt);
+/* The run directory to use: opt (--run-dir) when given, else $FARM_RUN_DIR when set and not
+ * empty, else ".farm". An empty opt is refused (NULL, err says so): `--run-dir "$DIR"` with DIR
+ * unset must not fall back on another farm's directory. An empty $FARM_RUN_DIR counts as
+ * unset. Returns opt, the environment's string or a literal (borrowed). */
+const char *runinfo_dir(const char *opt, struct errbuf *err);
 
 /* Read DIR/farm.json into ri. Fails with -1 and err: "no farm running in DIR (farmctl up
  * FILE)" when there is no farm.json, "DIR/farm.json:LINE: message" when it does not parse,

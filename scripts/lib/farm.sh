@@ -38,11 +38,18 @@ unset _farm_tool
 
 # Private scratch space for this script: run directories, key files, answers.
 FARM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/farmlab-scenario.XXXXXX")
-_FARM_RUNS=()        # every run directory farm_up made
+_FARM_RUNS=()        # every run directory farm_up made: the only ones farm_down may stop
 _FARM_BG=()          # background pids to stop at exit (loads, event followers)
 _FARM_N=0            # assertions so far
 _FARM_FAILED=0
 _FARM_T0=$EPOCHREALTIME
+
+# farmctl finds the farm through FARM_RUN_DIR (else ./.farm). A FARM_RUN_DIR inherited from
+# the caller names the caller's own farm: a scenario never uses it, and never stops it.
+# Until farm_up, farmctl is pointed at a directory that does not exist, so a command that
+# comes too early finds no farm rather than someone else's.
+FARM_RUN_DIR=$FARM_TMP/no-farm-yet
+export FARM_RUN_DIR
 
 # ---- colour ----------------------------------------------------------------------------
 
@@ -155,6 +162,27 @@ expect_eq() {
   if [ "$2" = "$3" ]; then _farm_result 0 "$1"; else _farm_result 1 "$1" "got '$2', want '$3'"; fi
 }
 
+# expect_at_least DESC GOT MIN: passes when the number GOT is MIN or more, fractions
+# included (2.01 is less than 3). GOT that is not a number fails.
+expect_at_least() {
+  if awk -v g="$2" -v m="$3" 'BEGIN { exit !(g ~ /^-?[0-9]+(\.[0-9]+)?$/ && g + 0 >= m + 0) }'; then
+    _farm_result 0 "$1"
+  else
+    _farm_result 1 "$1" "got '$2', want at least $3"
+  fi
+}
+
+# seconds_between ISO8601 ISO8601: the seconds from the first time to the second, to the
+# millisecond ("2.010"), as lb writes times (2026-01-02T03:04:05.0100000Z). Prints nothing
+# when either is not such a time.
+seconds_between() {
+  jq -rn --arg a "$1" --arg b "$2" '
+    def t: capture("^(?<s>[0-9-]+T[0-9:]+)(?<f>\\.[0-9]+)?Z$")
+           | [(.s + "Z" | fromdate), ("0" + (.f // "") | tonumber)];
+    ($a | t) as $x | ($b | t) as $y | ($y[0] - $x[0]) + ($y[1] - $x[1])' 2>/dev/null |
+    awk 'NF { printf "%.3f\n", $1 }'
+}
+
 # finish: the plan, the totals, the time; exit status 1 when anything failed.
 finish() {
   local secs
@@ -191,7 +219,8 @@ bail_out() {
 # calls the farm NAME): SETTING=VALUE sets a [farm] setting,
 # NODE.SETTING=VALUE one of [node NODE], stateserver.SETTING=VALUE one of [stateserver];
 # a setting already there is replaced, otherwise added. Relative machine-key paths keep
-# pointing at the original folder.
+# pointing where they did: those in FILE at FILE's folder, those given as
+# NODE.machine-key=PATH at the caller's working directory.
 farm_file() {
   local file=$1 dir base out as=
   shift
@@ -217,6 +246,10 @@ farm_file() {
       *.*) sect="node ${key%.*}" key=${key##*.} ;;
       *) sect="farm" ;;
     esac
+    # The copy lives in the scratch folder, against which farmctl would resolve it.
+    if [ "$key" = machine-key ] && [ -n "$value" ] && [ "${value#/}" = "$value" ]; then
+      value=$PWD/$value
+    fi
     overrides+=("$sect"$'\t'"$key"$'\t'"$value")
   done
   printf '%s\n' "${overrides[@]}" | awk -F'\t' -v dir="$dir" '
@@ -254,12 +287,12 @@ farm_file() {
 
 # farm_up FILE [--as NAME] [SETTING=VALUE ...]: start the farm in a new private run directory
 # (FARM_RUN_DIR is exported, so every farmctl command finds it). Sets FARM_URL and
-# FARM_ADMIN (lb's admin API). A farm already up in this script is brought down first.
+# FARM_ADMIN (lb's admin API). A farm this script brought up before is brought down first.
 # Bails out when the farm does not start.
 farm_up() {
   local file out rc
   file=$(farm_file "$@") || bail_out "farm_up: bad farm file or settings: $*"
-  [ -n "${FARM_RUN_DIR:-}" ] && [ -f "$FARM_RUN_DIR/farm.json" ] && farm_down
+  farm_down
   FARM_RUN_DIR=$(mktemp -d "$FARM_TMP/run.XXXXXX") || bail_out "mktemp failed"
   export FARM_RUN_DIR
   _FARM_RUNS+=("$FARM_RUN_DIR")
@@ -274,10 +307,21 @@ farm_up() {
   printf '%s\n' "$out" | _farm_show
 }
 
-# farm_down: stop the current farm (the EXIT trap does this for you).
+# _farm_is_ours DIR: did farm_up make the run directory DIR?
+_farm_is_ours() {
+  local d
+  for d in "${_FARM_RUNS[@]}"; do
+    [ "$d" = "$1" ] && return 0
+  done
+  return 1
+}
+
+# farm_down: stop the current farm (the EXIT trap does this for you). Only ever a farm that
+# farm_up started: anything else FARM_RUN_DIR may name is left alone.
 farm_down() {
-  [ -n "${FARM_RUN_DIR:-}" ] || return 0
-  "$FARMCTL" down >/dev/null 2>&1
+  _farm_is_ours "${FARM_RUN_DIR:-}" || return 0
+  [ -f "$FARM_RUN_DIR/farm.json" ] || return 0
+  "$FARMCTL" down --run-dir "$FARM_RUN_DIR" >/dev/null 2>&1
 }
 
 # farm CMD ARGS...: any farmctl command against the current farm (drain, stop, start,
@@ -822,13 +866,26 @@ expect_matrix_names() {
 }
 
 # expect_keys_differ NODE...: farmctl status groups the fingerprints and names exactly
-# these nodes as the ones that differ (none given: one group, nobody differs).
+# these nodes as the ones that differ (none given: one group, nobody differs). Fails unless
+# status succeeded and every node of the farm reported a key: nodes that said nothing
+# prove nothing.
 expect_keys_differ() {
-  local want got d
+  local want got st rc d unknown
   want=$(printf '%s\n' "$@" | sort | paste -sd, -)
-  got=$("$FARMCTL" status --json 2>/dev/null | jq -r '.differs | sort | join(",")')
   d="farmctl status: ${want:-no node} differs"
   [ -n "$want" ] || d="farmctl status: every node has the same key"
+  st=$("$FARMCTL" status --json 2>&1)
+  rc=$?
+  if [ $rc != 0 ]; then
+    _farm_result 1 "$d" "farmctl status exited $rc: $(head -c 200 <<<"$st")"
+    return
+  fi
+  if ! jqt '(.nodes | length > 0) and all(.nodes[]; .key != null)' <<<"$st"; then
+    unknown=$(jq -r '[.nodes[]? | select(.key == null) | .name] | join(", ")' <<<"$st" 2>/dev/null)
+    _farm_result 1 "$d" "not every node reported a key (none from: ${unknown:-no node at all})"
+    return
+  fi
+  got=$(jq -r '.differs | sort | join(",")' <<<"$st")
   expect_eq "$d" "$got" "$want"
 }
 

@@ -88,14 +88,58 @@ bad no-stateserver '[node web1]\nmachine-key = k.config\nsession = stateserver\n
 bad duplicate '[node web1]\nmachine-key = k.config\n[node web1]\nmachine-key = k.config\n' 3 "given twice \\(first on line 1\\)"
 bad bad-value '[farm]\ndispatch = random\n' 2 "dispatch: one of request,connection"
 bad missing-key-file '[node web1]\nmachine-key = nowhere.config\n' 2 "machine-key: cannot read"
+# A farm needs a node: an empty file and a [farm]-only file are refused, naming the file.
+: >"$tmp/empty.ini"
+printf '[farm]\nlisten = 127.0.0.1:0\n' >"$tmp/farm-only.ini"
+for f in empty farm-only; do
+  out=$($farmctl up "$tmp/$f.ini" 2>&1); rc=$?
+  is "farm file with no node ($f.ini): exit 2" "$rc" 2
+  is "... says so, naming the file" "$out" \
+    "farmctl: $tmp/$f.ini: no [node NAME] section: a farm needs at least one node"
+done
 ok_if "no farm.json after bad farm files" test ! -e "$FARM_RUN_DIR/farm.json"
 
 # No farm yet.
 out=$($farmctl down 2>&1); rc=$?
 is "down without a farm: exit 0" "$rc" 0
 like "down without a farm says so" "$out" "no farm running in $FARM_RUN_DIR"
-out=$($farmctl status 2>&1); rc=$?
-is "status without a farm: exit 1" "$rc" 1
+# Every command that needs a farm says the same when there is none: exit 2, as for a file
+# it cannot read (1 is for findings: a scenario's "farm keys exits 1" must not pass with
+# no farm at all). down is the exception: nothing to stop is done.
+no_farm() { # no_farm DESC ARGS...
+  local desc=$1
+  shift
+  out=$($farmctl "$@" 2>&1); rc=$?
+  is "$desc without a farm: exit 2" "$rc" 2
+  is "... no farm running in $FARM_RUN_DIR, as every command says it" "$out" \
+    "farmctl: no farm running in $FARM_RUN_DIR (farmctl up FILE)"
+}
+no_farm status status
+no_farm "status --json" status --json
+no_farm keys keys
+no_farm drain drain web1
+no_farm "drain --wait" drain web1 --wait --timeout 1s
+no_farm stop stop web1
+no_farm start start web1
+no_farm kill kill web1
+no_farm restart restart web1
+no_farm rekey rekey web1 "$tmp/k.config"
+no_farm fault fault web1 clear
+no_farm add add web4 --machine-key "$tmp/k.config"
+no_farm remove remove web1
+no_farm client client alice whoami
+no_farm load load --users 1 --requests 1
+
+# --run-dir "": refused by every command (exit 2), never taken for $FARM_RUN_DIR or ./.farm.
+for args in "up $farms/healthy.ini" down status keys "drain web1" "kill web1" "restart web1" \
+            "fault web1 clear" "add web4 --machine-key $tmp/k.config" "remove web1" \
+            "client alice whoami" "load --users 1 --requests 1"; do
+  out=$($farmctl $args --run-dir "" 2>&1); rc=$?
+  is "${args%% *} --run-dir '': exit 2" "$rc" 2
+  is "... says the option is empty" "$out" \
+    "farmctl: --run-dir: empty (give a directory, or leave --run-dir out for \$FARM_RUN_DIR, else ./.farm)"
+done
+ok_if "up --run-dir '' started nothing" test ! -e "$FARM_RUN_DIR/farm.json"
 
 # up: the healthy farm.
 out=$($farmctl up "$farms/healthy.ini" 2>&1); rc=$?
@@ -131,6 +175,9 @@ out=$($farmctl up "$farms/healthy.ini" 2>&1); rc=$?
 is "up twice: exit 1" "$rc" 1
 like "up twice: a farm is already running" "$out" "a farm is already running in $FARM_RUN_DIR"
 is "up twice left farm.json alone" "$(jq -r .lb.url "$json")" "$url"
+out=$($farmctl down --run-dir "" 2>&1); rc=$?
+is "down --run-dir '' with a farm in \$FARM_RUN_DIR: exit 2" "$rc" 2
+ok_if "... and that farm is still up" bash -c "for p in $pids_up; do kill -0 \$p || exit 1; done"
 
 # status.
 out=$($farmctl status 2>&1); rc=$?

@@ -119,6 +119,20 @@ is "which: exit 0" "$rc" 0
 like "which names b.config" "$out" "issued by: $tmp/b.config\$"
 out=$($farmctl ticket which "$cookie" "$tmp/a.config"); rc=$?
 is "which: no match exits 3" "$rc" 3
+# 257 key files, the issuer last: refused whole, not answered from the first 256.
+many=()
+for i in $(seq 1 256); do many+=("$tmp/a.config"); done
+out=$($farmctl ticket which "$cookie" "${many[@]}" "$tmp/b.config" 2>&1); rc=$?
+is "which with 257 key files: exit 2" "$rc" 2
+is "... too many key files (at most 256)" "$out" "farmctl: too many key files (at most 256)"
+mk=()
+for i in $(seq 1 200); do mk+=(--machine-key "$tmp/a.config"); done
+out=$($farmctl ticket which "$cookie" "${mk[@]}" "${many[@]:0:57}" 2>&1); rc=$?
+is "which with 200 --machine-key and 57 more files: exit 2, the same message" "$rc:$out" \
+  "2:farmctl: too many key files (at most 256)"
+out=$($farmctl ticket which "$cookie" "${many[@]:0:255}" "$tmp/b.config"); rc=$?
+is "which with 256 key files, the issuer last: exit 0" "$rc" 0
+like "... names it" "$out" "issued by: $tmp/b.config\$"
 
 # lint: AutoGenerate, disclosed keys (built-in and from a list), exit codes.
 cat > "$tmp/auto.config" <<'XML'
@@ -152,9 +166,54 @@ out=$($farmctl key lint "$tmp/bad.config"); rc=$?
 is "lint of a bad key: exit 1" "$rc" 1
 like "... with file:line" "$out" "bad.config:1: error: "
 echo 'not xml <' > "$tmp/notxml.config"
-out=$($farmctl key lint "$tmp/notxml.config"); rc=$?
-is "lint of a non-XML file: exit 1" "$rc" 1
-like "... says not well-formed" "$out" "not well-formed"
+out=$($farmctl key lint "$tmp/notxml.config" 2>"$tmp/err"); rc=$?
+is "lint of a non-XML file: exit 2 (unreadable input, not a finding)" "$rc" 2
+like "... says not well-formed, on stderr" "$(cat "$tmp/err")" "^farmctl: .*notxml.config:1: not well-formed"
+unlike "... and not on stdout" "$out" "not well-formed"
+
+# lint: input it cannot read is not a finding. Exit 2 with the error on stderr, as
+# fingerprint and compare do; the other files given are still linted.
+mkdir "$tmp/a-directory.config"
+for what in "missing file:$tmp/missing.config:No such file" \
+            "directory:$tmp/a-directory.config:" \
+            "non-XML file:$tmp/notxml.config:not well-formed"; do
+  IFS=: read -r name file why <<<"$what"
+  out=$($farmctl key lint "$file" 2>"$tmp/err"); rc=$?
+  is "lint of a $name: exit 2" "$rc" 2
+  like "lint of a $name: the error on stderr, naming the file" "$(cat "$tmp/err")" "^farmctl: $file.*$why"
+  unlike "lint of a $name: no error on stdout" "$out" "$file"
+  out=$($farmctl key fingerprint "$file" 2>/dev/null); rc=$?
+  is "fingerprint of the same $name: exit 2 too" "$rc" 2
+done
+if [ "$(id -u)" != 0 ]; then
+  cp "$tmp/a.config" "$tmp/locked.config"; chmod 000 "$tmp/locked.config"
+  out=$($farmctl key lint "$tmp/locked.config" 2>"$tmp/err"); rc=$?
+  is "lint of an unreadable file: exit 2" "$rc" 2
+  like "... Permission denied, on stderr" "$(cat "$tmp/err")" "locked.config: .*Permission denied"
+fi
+out=$($farmctl key lint "$tmp/missing.config" "$tmp/auto.config" "$tmp/a.config" 2>"$tmp/err"); rc=$?
+is "lint of a missing file and two others: exit 2 (over the others' findings)" "$rc" 2
+like "... still lints the others" "$out" "auto.config:3: error: validationKey is AutoGenerate"
+like "... and counts what it could not read" "$out" "in 2 machineKey element\(s\) of 3 file\(s\); 1 file\(s\) could not be read$"
+out=$($farmctl key lint "$tmp/auto.config"); rc=$?
+is "lint of a file with no error but AutoGenerate still: exit 1 (a finding)" "$rc" 1
+
+# lint: a file in a folder with a space in its name keeps its path whole, once.
+mkdir -p "$tmp/my keys"
+printf '<machineKey validationKey="%s" decryptionKey="BAD" />' "$vkey" > "$tmp/my keys/web.config"
+out=$($farmctl key lint "$tmp/my keys/web.config"); rc=$?
+is "lint of 'my keys/web.config' with a bad key: exit 1" "$rc" 1
+like "... the finding names file:line once, then ASP.NET's words" "$out" \
+  "^$tmp/my keys/web.config:1: error: [^/]*\[config\]$"
+unlike "... no second copy of the path in the message" "$out" "error: .*keys/web.config"
+
+# lint --disclosed with a list it cannot read: exit 2, and why.
+out=$($farmctl key lint --disclosed "$tmp/no-list.csv" "$tmp/a.config" 2>&1); rc=$?
+is "lint --disclosed missing.csv: exit 2" "$rc" 2
+like "... says why it cannot open it" "$out" "no-list.csv: cannot open: No such file or directory"
+out=$($farmctl key lint --disclosed "$tmp/a-directory.config" "$tmp/a.config" 2>&1); rc=$?
+is "lint --disclosed DIRECTORY: exit 2 (not an empty list)" "$rc" 2
+like "... says it is a directory" "$out" "a-directory.config: cannot read: Is a directory"
 
 # fingerprint and compare: same keys → same fingerprint; never the key itself.
 cp "$tmp/a.config" "$tmp/a2.config"

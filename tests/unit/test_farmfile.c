@@ -204,6 +204,30 @@ static void test_farmfile_mistakes_name_file_and_line(void **state)
         expect_error(cases[i].text, cases[i].line, cases[i].want);
 }
 
+/* A farm needs a node: an empty file, or one with [farm] or [stateserver] alone, is refused
+ * with the file's name, not started as a farm that answers every request with 503. */
+static void test_farmfile_a_farm_without_nodes_is_refused(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "",
+        "; comments only\n\n",
+        "[farm]\nlisten = 127.0.0.1:0\n",
+        "[farm]\n[stateserver]\nlisten = 127.0.0.1:0\n",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        struct errbuf err = {{0}};
+        struct farmfile *ff = farmfile_parse(texts[i], FARM_PATH, &err);
+        if (ff != NULL) {
+            farmfile_free(ff);
+            fail_msg("a farm with no [node] section parsed fine: '%s'", texts[i]);
+        }
+        if (strcmp(err.msg, FARM_PATH ": no [node NAME] section: a farm needs at least one "
+                                      "node") != 0)
+            fail_msg("want the file named and the [node] section asked for, got '%s'", err.msg);
+    }
+}
+
 static void test_farmfile_long_lines_are_refused_not_split(void **state)
 {
     (void)state;
@@ -301,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_farmfile_every_setting_lands_where_it_belongs),
         cmocka_unit_test(test_farmfile_stateserver_may_come_after_its_nodes),
         cmocka_unit_test(test_farmfile_mistakes_name_file_and_line),
+        cmocka_unit_test(test_farmfile_a_farm_without_nodes_is_refused),
         cmocka_unit_test(test_farmfile_long_lines_are_refused_not_split),
         cmocka_unit_test(test_farmfile_load_reads_a_file_and_names_it),
         cmocka_unit_test(test_farmfile_example_farms_parse),

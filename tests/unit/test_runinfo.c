@@ -41,14 +41,30 @@ static void remove_run_dir(char *dir)
 static void test_runinfo_dir_order(void **state)
 {
     (void)state;
+    struct errbuf err = {{0}};
     unsetenv("FARM_RUN_DIR");
-    assert_string_equal(runinfo_dir(NULL), ".farm");
+    assert_string_equal(runinfo_dir(NULL, &err), ".farm");
     setenv("FARM_RUN_DIR", "", 1);
-    assert_string_equal(runinfo_dir(NULL), ".farm");
+    assert_string_equal(runinfo_dir(NULL, &err), ".farm");
     setenv("FARM_RUN_DIR", "/srv/farm", 1);
-    assert_string_equal(runinfo_dir(NULL), "/srv/farm");
-    assert_string_equal(runinfo_dir("mine"), "mine");
+    assert_string_equal(runinfo_dir(NULL, &err), "/srv/farm");
+    assert_string_equal(runinfo_dir("mine", &err), "mine");
     unsetenv("FARM_RUN_DIR");
+}
+
+/* --run-dir "" (say, "$DIR" with DIR unset) is refused, not taken for $FARM_RUN_DIR or
+ * ./.farm, where another farm may run. */
+static void test_runinfo_dir_refuses_empty_option(void **state)
+{
+    (void)state;
+    struct errbuf err = {{0}};
+    setenv("FARM_RUN_DIR", "/srv/farm", 1);
+    assert_null(runinfo_dir("", &err));
+    assert_non_null(strstr(err.msg, "--run-dir: empty"));
+    unsetenv("FARM_RUN_DIR");
+    err.msg[0] = '\0';
+    assert_null(runinfo_dir("", &err));
+    assert_non_null(strstr(err.msg, "--run-dir: empty"));
 }
 
 static void test_runinfo_load_reads_lb(void **state)
@@ -126,6 +142,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runinfo_dir_order),
+        cmocka_unit_test(test_runinfo_dir_refuses_empty_option),
         cmocka_unit_test(test_runinfo_load_reads_lb),
         cmocka_unit_test(test_runinfo_load_builds_url_from_listen),
         cmocka_unit_test(test_runinfo_load_errors),
