@@ -41,7 +41,7 @@ static const struct key_spec farm_keys[] = {
     {"cookie-idle", K_DURATION, 0, 0, NULL, false},
     {"cookie-max", K_DURATION, 0, 0, NULL, false},
     {"health-path", K_PATH_OPT, 0, 0, NULL, false},
-    {"health-interval", K_DURATION, 0, 0, NULL, false},
+    {"health-interval", K_DURATION, 1, 0, NULL, false}, /* min 1: more than 0 */
     {"health-timeout", K_DURATION, 0, 0, NULL, false},
     {"rise", K_NUMBER, 1, 1000, NULL, false},
     {"fall", K_NUMBER, 1, 1000, NULL, false},
@@ -54,7 +54,7 @@ static const struct key_spec farm_keys[] = {
     {"drain-quiet", K_DURATION, 0, 0, NULL, false},
     {"retries", K_NUMBER, 0, 16, NULL, false},
     {"session-cookie", K_STRING, 0, 0, NULL, true},
-    {"max-sessions", K_NUMBER, 0, 10000000, NULL, false},
+    {"max-sessions", K_NUMBER, 1, 10000000, NULL, false},
     {"served-by", K_FLAG, 0, 0, NULL, false},
     {"max-header-bytes", K_NUMBER, 0, 1 << 20, NULL, false},
     {"max-body-bytes", K_NUMBER, 0, 64u << 20, NULL, false},
@@ -211,6 +211,10 @@ static int check_value(const struct key_spec *k, const char *v, struct errbuf *e
     case K_DURATION:
         if (ticks_parse_duration(v, &t) != 0) {
             errbuf_set(err, "%s: not a duration: '%s' (e.g. 500ms, 2s, 20m, 1h30m)", k->name, v);
+            return -1;
+        }
+        if (k->min > 0 && t == 0) {
+            errbuf_set(err, "%s: must be more than 0, not '%s'", k->name, v);
             return -1;
         }
         return 0;

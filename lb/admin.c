@@ -1,5 +1,6 @@
 #include "admin.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -215,11 +216,17 @@ static void collect_cb(void *arg, uint64_t seq, const struct trace_event *e)
     trace_json_event(e, seq, col->b);
 }
 
-static void events(struct admin *a, const char *query, size_t qlen, struct response *rs)
+static void events(struct admin *a, int method, const char *query, size_t qlen, struct response *rs)
 {
     char follow[8];
     bool sse =
         http_param(query, qlen, "follow", follow, sizeof follow) > 0 && strcmp(follow, "0") != 0;
+    if (sse && method == HTTP_HEAD) {
+        /* The head a follower would get, without following. */
+        response_header(rs, "Content-Type", "text/event-stream");
+        rs->close = true;
+        return;
+    }
     if (!sse) {
         response_header(rs, "Content-Type", "application/json");
         struct collect col = {rs->body, true};
@@ -248,8 +255,8 @@ static void events(struct admin *a, const char *query, size_t qlen, struct respo
 
 static bool authorized(struct admin *a, const struct request_ctx *rq)
 {
-    const char *token = a->lb->cfg.admin_token;
-    if (token == NULL || token[0] == '\0')
+    const char *token = a->lb->cfg.admin_token; /* never empty (options refuse it) */
+    if (token == NULL)
         return true;
     size_t len;
     const char *h = http_header_get(rq->req, rq->buf, "Authorization", &len);
@@ -257,6 +264,21 @@ static bool authorized(struct admin *a, const struct request_ctx *rq)
     if (h == NULL || len != tlen + 7 || strncmp(h, "Bearer ", 7) != 0)
         return false;
     return CRYPTO_memcmp(h + 7, token, tlen) == 0;
+}
+
+/* 405, with the methods the path does take. */
+static void method_not_allowed(struct response *rs, const char *allow)
+{
+    char msg[80];
+    response_header(rs, "Allow", allow);
+    snprintf(msg, sizeof msg, "method not allowed; this path takes %s", allow);
+    json_error(rs, 405, msg);
+}
+
+/* HEAD is GET without the body (the server leaves the body out). */
+static bool is_get(int m)
+{
+    return m == HTTP_GET || m == HTTP_HEAD;
 }
 
 static void node_action(struct admin *a, struct lb_node *n, const char *action, size_t alen,
@@ -346,13 +368,13 @@ static void admin_handle(void *app, const struct request_ctx *rq, struct respons
     }
 #define IS(lit) (plen == sizeof(lit) - 1 && memcmp(path, lit, sizeof(lit) - 1) == 0)
     if (IS("/nodes")) {
-        if (m == HTTP_GET) {
+        if (is_get(m)) {
             response_header(rs, "Content-Type", "application/json");
             nodes_json(lb, rs->body);
         } else if (m == HTTP_POST) {
             add_node(a, rq, query, qlen, rs);
         } else {
-            json_error(rs, 405, "GET or POST");
+            method_not_allowed(rs, "GET, HEAD, POST");
         }
         return;
     }
@@ -374,13 +396,13 @@ static void admin_handle(void *app, const struct request_ctx *rq, struct respons
         }
         if (slash) {
             if (m != HTTP_POST) {
-                json_error(rs, 405, "node actions are POST");
+                method_not_allowed(rs, "POST");
                 return;
             }
             node_action(a, n, slash + 1, plen - 7 - nlen - 1, query, qlen, rs);
             return;
         }
-        if (m == HTTP_GET) {
+        if (is_get(m)) {
             response_header(rs, "Content-Type", "application/json");
             node_json(lb, n, rs->body);
             buf_puts(rs->body, "\n");
@@ -392,12 +414,20 @@ static void admin_handle(void *app, const struct request_ctx *rq, struct respons
             buf_json(rs->body, nbuf, nlen);
             buf_puts(rs->body, "\"}\n");
         } else {
-            json_error(rs, 405, "GET or DELETE");
+            method_not_allowed(rs, "GET, HEAD, DELETE");
         }
         return;
     }
-    if (m != HTTP_GET && m != HTTP_HEAD) {
-        json_error(rs, 405, "GET");
+    /* The rest are read-only: an unknown path is 404 whatever the method, a known one
+     * 405 unless GET or HEAD. */
+    bool known = IS("/stats") || IS("/metrics") || IS("/sessions") || IS("/matrix") ||
+                 IS("/events") || (plen > 10 && memcmp(path, "/sessions/", 10) == 0);
+    if (!known) {
+        json_error(rs, 404, "unknown path: /nodes, /stats, /metrics, /sessions, /matrix, /events");
+        return;
+    }
+    if (!is_get(m)) {
+        method_not_allowed(rs, "GET, HEAD");
         return;
     }
     if (IS("/stats")) {
@@ -409,7 +439,12 @@ static void admin_handle(void *app, const struct request_ctx *rq, struct respons
     } else if (IS("/sessions")) {
         response_header(rs, "Content-Type", "application/json");
         trace_json_sessions(lb->trace, rs->body, 200);
-    } else if (plen > 10 && memcmp(path, "/sessions/", 10) == 0) {
+    } else if (IS("/matrix")) {
+        response_header(rs, "Content-Type", "application/json");
+        trace_json_matrix(lb->trace, rs->body);
+    } else if (IS("/events")) {
+        events(a, m, query, qlen, rs);
+    } else { /* /sessions/ID */
         char id[40];
         size_t ilen = plen - 10;
         if (ilen >= sizeof id) {
@@ -423,13 +458,6 @@ static void admin_handle(void *app, const struct request_ctx *rq, struct respons
             buf_clear(rs->body);
             json_error(rs, 404, "no such session (ids are the 16-hex-digit hashes of /sessions)");
         }
-    } else if (IS("/matrix")) {
-        response_header(rs, "Content-Type", "application/json");
-        trace_json_matrix(lb->trace, rs->body);
-    } else if (IS("/events")) {
-        events(a, query, qlen, rs);
-    } else {
-        json_error(rs, 404, "unknown path: /nodes, /stats, /metrics, /sessions, /matrix, /events");
     }
 #undef IS
 }
@@ -447,10 +475,11 @@ int admin_start(struct lb *lb, struct errbuf *err)
     struct httpd_opts o = {
         .listen = lb->cfg.admin,
         .limits = {.max_header_bytes = 16384, .max_body_bytes = 65536},
-        .header_timeout = 10,
+        .header_timeout = lb->cfg.timeout_header, /* as for clients: 408 past it */
         .idle_timeout = 60,
         .handler = admin_handle,
         .app = a,
+        .json_errors = true, /* the server's own 400/408/413/431 too */
     };
     lb->admin = httpd_new(lb->loop, &o, err);
     if (lb->admin == NULL) {

@@ -17,7 +17,7 @@ struct check {
     char buf[256];
     size_t len;
     size_t sent;
-    char req[256];
+    char req[LB_HEALTH_PATH_MAX + sizeof((struct lb_node *)0)->addr_text + 128];
     size_t req_len;
     bool connected;
 };
@@ -124,10 +124,17 @@ static void check_start(struct check *k)
         return;
     k->len = k->sent = 0;
     k->connected = false;
-    k->req_len = (size_t)snprintf(k->req, sizeof k->req,
-                                  "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: farmlab-lb-check\r\n"
-                                  "Connection: close\r\n\r\n",
-                                  lb->cfg.health_path, n->addr_text);
+    int len = snprintf(k->req, sizeof k->req,
+                       "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: farmlab-lb-check\r\n"
+                       "Connection: close\r\n\r\n",
+                       lb->cfg.health_path, n->addr_text);
+    if (len < 0 || (size_t)len >= sizeof k->req) {
+        /* options bound the path; never send a cut request (or what lies past it) */
+        k->req_len = 0;
+        check_finish(k, false, "request too long");
+        return;
+    }
+    k->req_len = (size_t)len;
     if (connect(k->fd, (struct sockaddr *)&n->addr, n->addr_len) != 0 && errno != EINPROGRESS) {
         check_finish(k, false, "connect failed");
         return;
@@ -142,23 +149,15 @@ static void check_start(struct check *k)
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+    (void)loop;
     (void)revents;
     struct health *h = w->data;
     struct lb *lb = h->lb;
-    double now = ev_now(loop);
-    for (size_t i = 0; i < POOL_MAX; i++) {
-        struct check *k = h->checks[i];
-        if (k == NULL)
-            continue;
-        struct lb_node *n = k->node;
-        if (n->state == NODE_DRAINING && lb->cfg.drain_timeout > 0 &&
-            now - n->state_since >= lb->cfg.drain_timeout)
-            lb_node_set_state(lb, n, NODE_STOPPED, "drain timeout");
-        else if (n->state == NODE_DRAINING && lb_node_drained(lb, n, now))
-            lb_node_set_state(lb, n, NODE_STOPPED, "drained");
-        if (lb->cfg.health_path && lb->cfg.health_path[0])
-            check_start(k);
-    }
+    if (lb->cfg.health_path == NULL || lb->cfg.health_path[0] == '\0')
+        return;
+    for (size_t i = 0; i < POOL_MAX; i++)
+        if (h->checks[i])
+            check_start(h->checks[i]);
 }
 
 struct health *health_new(struct lb *lb)

@@ -2,7 +2,9 @@
  * `GET <path>`; a 2xx or 3xx answer within the timeout is a success. `rise` successes in a
  * row bring a down node up, `fall` failures in a row take an up node down (draining nodes
  * are checked too, and go down when they fail). Checks only flip node states, through
- * lb_node_set_state. */
+ * lb_node_set_state; the end of a drain is lb.c's (lb_drain_check), checks or not. A request
+ * that would not fit the check's buffer (options bound cfg.health_path to LB_HEALTH_PATH_MAX)
+ * is never sent: the check fails instead. cfg.health_interval must be more than 0. */
 #ifndef LB_HEALTH_H
 #define LB_HEALTH_H
 

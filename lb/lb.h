@@ -20,15 +20,22 @@
 
 #define LB_COOKIES_MAX      TRACE_COOKIES_MAX
 #define LB_FREE_PARSERS_MAX 256
+/* Longest --health-path (the check's request line must fit health.c's buffer). */
+#define LB_HEALTH_PATH_MAX 1024
+/* Longest --cookie-name (the headers lb adds to an answer must fit proxy.c's buffer). */
+#define LB_COOKIE_NAME_MAX 64
+/* How often a draining node that still has something on it is looked at again. */
+#define LB_DRAIN_POLL 0.1
 
 struct lb_config {
     const char *listen;
     const char *admin;
-    const char *admin_token; /* NULL: no token (the admin listener is loopback by default) */
+    const char *admin_token; /* NULL: no token (the admin listener is loopback by default);
+                                never empty */
     enum lb_dispatch dispatch;
     enum lb_affinity affinity;
-    const char *health_path;
-    double health_interval, health_timeout;
+    const char *health_path; /* "" or NULL: no active checks; at most LB_HEALTH_PATH_MAX */
+    double health_interval, health_timeout; /* interval > 0 */
     unsigned rise, fall;
     double timeout_connect, timeout_header, timeout_server, timeout_idle;
     unsigned retries;
@@ -71,6 +78,7 @@ struct lb {
     FILE *access;
     struct httpd *admin;
     struct health *health;
+    ev_timer drain_timer; /* runs while a node is draining: the end of its drain */
     bool draining;
     /* free lists: buffers and request parsers are reused, not reallocated per request */
     void *free_bufs;
@@ -96,6 +104,11 @@ void lb_node_set_state(struct lb *lb, struct lb_node *n, enum node_state s, cons
  * sent to it — by affinity, sticky or lb cookie — for cfg.drain_quiet seconds since the drain
  * began. now: loop time. */
 bool lb_node_drained(const struct lb *lb, const struct lb_node *n, double now);
+/* Stop the draining nodes whose drain has ended (drain timeout, or drained) and return how
+ * long until one of the others should be looked at again (seconds; 0: no node needs it).
+ * The drain timer runs this whenever a node is draining, health checks or not. now: loop
+ * time. */
+double lb_drain_check(struct lb *lb, double now);
 
 /* Seconds since the Unix epoch (event times) and the loop's monotonic-ish now. */
 double lb_now(const struct lb *lb);

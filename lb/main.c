@@ -45,7 +45,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "lb: %s\n", err.msg);
         return 2;
     }
-    if (!is_loopback_addr(o.cfg.admin) && (o.cfg.admin_token == NULL || !*o.cfg.admin_token)) {
+    /* options checked the address and refused an empty token */
+    if (!is_loopback_addr(o.cfg.admin) && o.cfg.admin_token == NULL) {
         fprintf(stderr,
                 "lb: --admin %s is not a loopback address: give --admin-token TOKEN "
                 "too, or the admin API would be open to the network\n",

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "httpd.h"
 #include "inifile.h"
 #include "ticks.h"
 
@@ -20,6 +21,7 @@ const char options_usage[] =
     "  --admin ADDR               admin API listener (default 127.0.0.1:0; loopback unless\n"
     "                             --admin-token is given)\n"
     "  --admin-token TOKEN        require 'Authorization: Bearer TOKEN' on the admin API\n"
+    "                             (not empty)\n"
     "  --node NAME=HOST:PORT      a farm member (repeat)\n"
     "  --weight NAME=N            a member's weight, 0..256 (default 1)\n"
     "  --dispatch request|connection\n"
@@ -30,8 +32,9 @@ const char options_usage[] =
     "                             or lb's own cookie (default none)\n"
     "  --cookie-name NAME         lb's affinity cookie (default FARMLB)\n"
     "  --cookie-idle DUR, --cookie-max DUR   its idle and maximum age (default 30m, 8h)\n"
-    "  --health-path PATH         active HTTP check (default /health; '' turns checks off)\n"
-    "  --health-interval DUR      (default 1s)   --health-timeout DUR (default 1s)\n"
+    "  --health-path PATH         active HTTP check (default /health; '' turns checks off;\n"
+    "                             at most 1024 characters)\n"
+    "  --health-interval DUR      more than 0 (default 1s)   --health-timeout DUR (1s)\n"
     "  --rise N, --fall N         successes to come up, failures to go down (2, 3)\n"
     "  --no-passive               do not mark nodes down on connect failures and 5xx\n"
     "  --timeout-connect DUR      (2s)  --timeout-header DUR (10s, then 408)\n"
@@ -43,7 +46,8 @@ const char options_usage[] =
     "  --drain-timeout DUR        stop a draining node after DUR at most (default: never)\n"
     "  --session-cookie NAME      a session cookie to trace (repeat; default .ASPXAUTH and\n"
     "                             ASP.NET_SessionId)\n"
-    "  --max-sessions N           sessions tracked (LRU; default 20000, ~1.2 KB each)\n"
+    "  --max-sessions N           sessions tracked, 1..10000000 (LRU; default 20000,\n"
+    "                             ~1.2 KB each)\n"
     "  --access-log FILE|-        one line per request\n"
     "  --served-by                add X-Served-By: NODE to answers\n"
     "  --max-header-bytes N       431 past this (default 16384)\n"
@@ -105,16 +109,96 @@ static int duration(const char *name, const char *v, double *out, struct errbuf 
     return 0;
 }
 
-static int number(const char *name, const char *v, unsigned long long max, unsigned long long *out,
-                  struct errbuf *err)
+static int number_in(const char *name, const char *v, unsigned long long min,
+                     unsigned long long max, unsigned long long *out, struct errbuf *err)
 {
     char *end;
     unsigned long long n = strtoull(v, &end, 10);
-    if (*v == '\0' || *end || v[0] == '-' || n > max) {
-        errbuf_set(err, "--%s: a number from 0 to %llu, not '%s'", name, max, v);
+    if (*v == '\0' || *end || v[0] == '-' || n < min || n > max) {
+        errbuf_set(err, "--%s: a number from %llu to %llu, not '%s'", name, min, max, v);
         return -1;
     }
     *out = n;
+    return 0;
+}
+
+static int number(const char *name, const char *v, unsigned long long max, unsigned long long *out,
+                  struct errbuf *err)
+{
+    return number_in(name, v, 0, max, out, err);
+}
+
+/* A listener address, checked here so that a mistake is named where it was made (the
+ * command line, or a config file's line) and for what it is. */
+static int address(const char *name, const char *v, struct errbuf *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (httpd_parse_addr(v, &ss, &len) == 0 && (v[0] == '[' || strchr(v, ':') == strrchr(v, ':')))
+        return 0;
+    const char *port = NULL;
+    if (v[0] == '[') {
+        const char *end = strchr(v, ']');
+        port = end && end[1] == ':' ? end + 2 : NULL;
+    } else if (strchr(v, ':') != strrchr(v, ':')) {
+        errbuf_set(err, "--%s: '%s': write an IPv6 address in brackets, [ADDR]:PORT", name, v);
+        return -1;
+    } else if (strchr(v, ':')) {
+        port = strchr(v, ':') + 1;
+    }
+    if (port == NULL || *port == '\0') {
+        errbuf_set(err, "--%s: '%s' has no port: give HOST:PORT (port 0: any free port)", name, v);
+        return -1;
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (*end || p < 0 || p > 65535 || !(*port >= '0' && *port <= '9')) {
+        errbuf_set(err, "--%s: '%s': the port is a number from 0 to 65535", name, v);
+        return -1;
+    }
+    errbuf_set(err,
+               "--%s: '%s': not an IP address and port (e.g. 127.0.0.1:0, [::1]:8080,"
+               " localhost:0)",
+               name, v);
+    return -1;
+}
+
+/* The path of the health check's request line: "" (no checks) or "/..." of visible
+ * characters. */
+static int health_path(const char *v, struct errbuf *err)
+{
+    size_t len = strlen(v);
+    if (len > LB_HEALTH_PATH_MAX) {
+        errbuf_set(err, "--health-path: at most %d characters (this one has %zu)",
+                   LB_HEALTH_PATH_MAX, len);
+        return -1;
+    }
+    if (len > 0 && v[0] != '/') {
+        errbuf_set(err, "--health-path: a path starting with '/', or '' for no checks, not '%s'",
+                   v);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)v[i] <= ' ' || (unsigned char)v[i] >= 0x7f) {
+            errbuf_set(err, "--health-path: no spaces or control characters (percent-encode"
+                            " them)");
+            return -1;
+        }
+    return 0;
+}
+
+/* lb's cookie name: an RFC 6265 token, short enough for the headers lb adds. */
+static int cookie_name(const char *v, struct errbuf *err)
+{
+    size_t len = strlen(v);
+    bool ok = len > 0 && len <= LB_COOKIE_NAME_MAX;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = v[i] > ' ' && v[i] < 0x7f && strchr("()<>@,;:\\\"/[]?={}", v[i]) == NULL;
+    if (!ok) {
+        errbuf_set(err, "--cookie-name: 1 to %d letters, digits or !#$%%&'*+-.^_`|~, not '%s'",
+                   LB_COOKIE_NAME_MAX, v);
+        return -1;
+    }
     return 0;
 }
 
@@ -147,11 +231,16 @@ int options_set(struct lb_options *o, const char *name, const char *value, struc
         return -1;
     }
 #define IS(s) (strcmp(name, s) == 0)
-    if (IS("listen")) {
-        c->listen = v;
-    } else if (IS("admin")) {
-        c->admin = v;
+    if (IS("listen") || IS("admin")) {
+        if (address(name, v, err) != 0)
+            return -1;
+        *(IS("listen") ? &c->listen : &c->admin) = v;
     } else if (IS("admin-token")) {
+        if (v[0] == '\0') {
+            errbuf_set(err, "--admin-token: empty (an empty token would leave the admin API"
+                            " open): give a secret, or leave the option out");
+            return -1;
+        }
         c->admin_token = v;
     } else if (IS("node")) {
         if (o->n_nodes == OPTIONS_NODES_MAX) {
@@ -193,15 +282,27 @@ int options_set(struct lb_options *o, const char *name, const char *value, struc
             return -1;
         }
     } else if (IS("cookie-name")) {
+        if (cookie_name(v, err) != 0)
+            return -1;
         c->affinity_cookie = v;
     } else if (IS("cookie-idle")) {
         return duration(name, v, &c->cookie_idle, err);
     } else if (IS("cookie-max")) {
         return duration(name, v, &c->cookie_max, err);
     } else if (IS("health-path")) {
+        if (health_path(v, err) != 0)
+            return -1;
         c->health_path = v;
     } else if (IS("health-interval")) {
-        return duration(name, v, &c->health_interval, err);
+        double d;
+        if (duration(name, v, &d, err) != 0)
+            return -1;
+        if (d <= 0) {
+            errbuf_set(err, "--health-interval: more than 0 (to turn checks off: --health-path"
+                            " '')");
+            return -1;
+        }
+        c->health_interval = d;
     } else if (IS("health-timeout")) {
         return duration(name, v, &c->health_timeout, err);
     } else if (IS("rise") || IS("fall")) {
@@ -240,7 +341,7 @@ int options_set(struct lb_options *o, const char *name, const char *value, struc
         }
         c->session_cookies[c->n_session_cookies++] = v;
     } else if (IS("max-sessions")) {
-        if (number(name, v, 10000000, &n, err) != 0)
+        if (number_in(name, v, 1, OPTIONS_SESSIONS_MAX, &n, err) != 0)
             return -1;
         c->max_sessions = (size_t)n;
     } else if (IS("access-log")) {

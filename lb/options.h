@@ -9,6 +9,8 @@
 #include "lb.h"
 
 #define OPTIONS_NODES_MAX POOL_MAX
+/* --max-sessions: the most the trace takes (trace.c allows up to 2^24) */
+#define OPTIONS_SESSIONS_MAX 10000000
 
 struct lb_options {
     struct lb_config cfg;

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -1088,6 +1089,18 @@ static void observe(struct cconn *c)
     trace_observe(lb->trace, &o);
 }
 
+/* Append to out[0..cap) at *n; on truncation *n becomes cap, and stays there. */
+static void appendf(char *out, size_t cap, size_t *n, const char *fmt, ...)
+{
+    if (*n >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(out + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    *n = r < 0 || (size_t)r >= cap - *n ? cap : *n + (size_t)r;
+}
+
 /* Headers lb adds to an answer: X-Served-By, its affinity cookie, Connection: close while
  * draining. They go just before the head's final CRLF, when the buffer has room. */
 static void inject_headers(struct cconn *c)
@@ -1097,21 +1110,20 @@ static void inject_headers(struct cconn *c)
     char extra[INJECT_MAX];
     size_t n = 0;
     if (lb->cfg.served_by)
-        n += (size_t)snprintf(extra + n, sizeof extra - n, "X-Served-By: %s\r\n", b->node->name);
+        appendf(extra, sizeof extra, &n, "X-Served-By: %s\r\n", b->node->name);
     if (lb->cfg.affinity == AFFINITY_COOKIE && lb->cfg.affinity_cookie) {
         char value[BALANCE_COOKIE_MAX + 1];
         double now = ev_now(lb->loop);
         double issued = c->why == PICK_COOKIE ? c->cookie_issued : now;
         if (balance_cookie_value(b->node, issued, now, value, sizeof value) > 0)
-            n += (size_t)snprintf(extra + n, sizeof extra - n,
-                                  "Set-Cookie: %s=%s; path=/; HttpOnly\r\n",
-                                  lb->cfg.affinity_cookie, value);
+            appendf(extra, sizeof extra, &n, "Set-Cookie: %s=%s; path=/; HttpOnly\r\n",
+                    lb->cfg.affinity_cookie, value);
     }
     if (lb->draining)
         c->close_after = true;
     if (c->close_after) {
         /* lb closes this client after the answer: say so, instead of the node's header. */
-        n += (size_t)snprintf(extra + n, sizeof extra - n, "Connection: close\r\n");
+        appendf(extra, sizeof extra, &n, "Connection: close\r\n");
         for (size_t i = 0; i + 12 < b->len;) {
             const char *line = b->buf + i;
             const char *nl = memchr(line, '\n', b->len - i);
@@ -1127,7 +1139,7 @@ static void inject_headers(struct cconn *c)
         }
     }
     if (n == 0 || n >= sizeof extra)
-        return;
+        return; /* nothing to add, or more than INJECT_MAX: add nothing rather than half */
     size_t end = 0;
     for (size_t i = 0; i + 3 < b->len; i++)
         if (memcmp(b->buf + i, "\r\n\r\n", 4) == 0) {

@@ -5,7 +5,9 @@
  *
  * The response carries the node's fault controls: a delay, a hang, a reset part-way, a slow
  * body. Limits: header bytes (431), body bytes (413), header timeout (408), malformed (400);
- * idle keep-alive connections are closed after the idle timeout. */
+ * idle keep-alive connections are closed after the idle timeout. Those answers of the
+ * server's own say what was wrong in words (never llhttp's code names), as a line of text
+ * or, with json_errors, as {"error": "..."}. */
 #ifndef FARM_HTTPD_H
 #define FARM_HTTPD_H
 
@@ -66,6 +68,8 @@ struct httpd_opts {
     void *app;
     const char *error_headers; /* header lines (CRLF-ended) added to the server's own 4xx
                                   answers, e.g. "X-Farm-Node: web1\r\n"; may be NULL */
+    bool json_errors; /* the server's own 4xx answers are {"error": "..."} (application/json)
+                         instead of a line of text/plain */
 };
 
 struct httpd_stats {

@@ -182,6 +182,8 @@ static void test_farmfile_mistakes_name_file_and_line(void **state)
         {"[farm]\ndispatch = random\n", 2, "dispatch: one of request,connection; not 'random'"},
         {"[farm]\naffinity = sticky\n", 2, "affinity: one of none,single,network,cookie"},
         {"[farm]\nhealth-interval = soon\n", 2, "health-interval: not a duration"},
+        {"[farm]\nhealth-interval = 0\n", 2, "health-interval: must be more than 0"},
+        {"[farm]\nmax-sessions = 0\n", 2, "max-sessions: a number from 1 to 10000000"},
         {"[farm]\nfall = 0\n", 2, "fall: a number from 1 to 1000"},
         {"[farm]\nretries = -1\n", 2, "retries: a number from 0 to 16"},
         {"[farm]\nserved-by = maybe\n", 2, "served-by: yes or no"},
