@@ -725,24 +725,26 @@ static void cconn_process(struct cconn *c)
         }
         cconn_wait_request(c);
         return;
-    case HTTP_FEED_ERROR:
-        switch (c->hp->error_status) {
-        case 431:
-            cconn_fail(c, ans_431, sizeof ans_431 - 1);
-            return;
-        case 413:
-            cconn_fail(c, ans_413, sizeof ans_413 - 1);
-            return;
-        case 501:
-            cconn_fail(c, ans_501, sizeof ans_501 - 1);
-            return;
-        case 505:
-            cconn_fail(c, ans_505, sizeof ans_505 - 1);
-            return;
-        default:
-            cconn_fail(c, ans_400, sizeof ans_400 - 1);
-            return;
-        }
+    case HTTP_FEED_ERROR: {
+        /* The parser's status picks lb's answer; anything else it refuses is a 400. */
+        static const struct {
+            int status;
+            const char *answer;
+            size_t len;
+        } refusals[] = {
+            {431, ans_431, sizeof ans_431 - 1},
+            {413, ans_413, sizeof ans_413 - 1},
+            {501, ans_501, sizeof ans_501 - 1},
+            {505, ans_505, sizeof ans_505 - 1},
+        };
+        for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
+            if (refusals[i].status == c->hp->error_status) {
+                cconn_fail(c, refusals[i].answer, refusals[i].len);
+                return;
+            }
+        cconn_fail(c, ans_400, sizeof ans_400 - 1);
+        return;
+    }
     case HTTP_FEED_REQUEST:
         break;
     }
