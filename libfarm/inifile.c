@@ -61,7 +61,9 @@ int inifile_line(struct inifile *f, const char *line, size_t len, struct errbuf 
         len -= strlen(BOM);
     }
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)line[i] < 0x20 && line[i] != '\t' && line[i] != '\r') {
+        if (((unsigned char)line[i] < 0x20 && line[i] != '\t' &&
+             !(line[i] == '\r' && i == len - 1)) ||
+            line[i] == 0x7f) {
             errbuf_set(err, "%s:%d: a control character in the line", f->path, f->line);
             return -1;
         }

@@ -6,7 +6,8 @@
  * on lines of their own starting with `;` or `#`, and after a value when the `;` follows a
  * space. A value cannot continue on the next line. On top of inih: lines are at most
  * INIFILE_LINE_MAX characters (inih would split a longer one silently), control characters
- * other than tab and CR are refused, and a UTF-8 BOM is skipped on line 1 only.
+ * (DEL included) other than tab, and a CR that ends the line, are refused, and a UTF-8 BOM
+ * is skipped on line 1 only.
  * Nothing here logs. */
 #ifndef FARM_INIFILE_H
 #define FARM_INIFILE_H

@@ -153,8 +153,11 @@ static void test_inifile_control_characters_are_refused(void **state)
     EXPECT_ERROR("[\x02]\n", NULL, PATH ":1: a control character in the line");
     /* A NUL byte inside the text is one too: nothing after it is dropped silently. */
     EXPECT_ERROR("a = 1\nb = 2\0c = 3\n", NULL, PATH ":2: a control character in the line");
-    /* Tab and CR are fine. */
+    /* Tab is fine, and CR that ends a line (CRLF); DEL and a CR inside a line are not:
+     * a value holding them would be echoed back in an error as it is. */
     EXPECT_LOG(&both, "a\t=\t1\r\n", "1:a=1 ");
+    EXPECT_ERROR("a = x\x7fy\n", NULL, PATH ":1: a control character in the line");
+    EXPECT_ERROR("a = x\ry\n", NULL, PATH ":1: a control character in the line");
 }
 
 static void test_inifile_long_lines_are_refused_not_split(void **state)
