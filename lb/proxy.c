@@ -280,6 +280,10 @@ static const char ans_501[] =
 static const char ans_505[] =
     "HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\n"
     "Connection: close\r\nContent-Length: 27\r\n\r\nHTTP version not supported\n";
+static const char ans_403[] =
+    "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+    "Content-Length: 72\r\n\r\nsim-node's control endpoints are for the node's own address, not "
+    "via lb\n";
 static const char ans_502[] = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
                               "Connection: close\r\nContent-Length: 12\r\n\r\nbad gateway\n";
 static const char ans_503[] =
@@ -689,6 +693,19 @@ static bool method_idempotent(int m)
            m == HTTP_OPTIONS || m == HTTP_TRACE;
 }
 
+/* sim-node's fault and clock endpoints trust a loopback peer, and behind lb the peer is
+ * always lb: passed on, they would let any client of the farm crash a node or turn its clock
+ * back. lb keeps them off its listener (sim-node matches the raw path exactly, so must lb). */
+static bool node_control_path(const struct cconn *c)
+{
+    const char *path, *query;
+    size_t plen, qlen;
+    http_url_split(&c->hp->req, c->in, &path, &plen, &query, &qlen);
+    static const char fault[] = "/_farm/fault", clock[] = "/_farm/clock";
+    return (plen == sizeof fault - 1 && memcmp(path, fault, plen) == 0) ||
+           (plen == sizeof clock - 1 && memcmp(path, clock, plen) == 0);
+}
+
 /* Parse the buffered bytes; dispatch a complete request. */
 static void cconn_process(struct cconn *c)
 {
@@ -765,6 +782,10 @@ static void cconn_process(struct cconn *c)
     /* The next request waits until this one is answered (its bytes are only buffered); the
      * node's deadline governs until the answer flows. */
     cconn_timer(c, 0);
+    if (node_control_path(c)) {
+        cconn_fail(c, ans_403, sizeof ans_403 - 1);
+        return;
+    }
     dispatch(c);
 }
 

@@ -142,6 +142,12 @@ like "... and Connection: close, as the client asked" "$HDR" '[Cc]onnection: clo
 is "stray bytes after the node's answer: the client's next request is still answered" \
   "$(send 'GET /stray HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n')" "200 200"
 
+# --- sim-node's control endpoints stay off lb's listener ---------------------------------------
+# They trust a loopback peer, and behind lb the peer is lb: any client could crash a node.
+is "POST /_farm/fault through lb: 403" "$(send 'POST /_farm/fault?spec=crash HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n')" "403"
+is "GET /_farm/clock?set=... through lb: 403" "$(send 'GET /_farm/clock?set=2000-01-01T00:00:00Z HTTP/1.1\r\nHost: a\r\n\r\n')" "403"
+is "GET /_farm/info through lb is served" "$(send 'GET /_farm/info HTTP/1.1\r\nHost: a\r\n\r\n')" "200"
+
 # --- the access log ---------------------------------------------------------------------------
 send 'GET /cut HTTP/1.1\r\nHost: a\r\n\r\n' >/dev/null
 log=$(cat "$T/access.log")
