@@ -101,7 +101,8 @@ say "Make the key on a machine you control (never copy one from a web page or an
 generator), and give the same element to every server."
 cmd "farmctl key generate > farm.config"
 key=$(new_key farm)
-sed -n '1p' "$key" | cut -c1-60 | sed 's/$/…/' | _farm_show
+cmd "farmctl key fingerprint farm.config     # what the key is, without showing it"
+"$FARMCTL" key fingerprint "$key" | sed "s|$key|farm.config|" | _farm_show
 cmd "farmctl rekey web1 farm.config; farmctl rekey web2 farm.config; farmctl rekey web3 farm.config"
 for n in web1 web2 web3; do farm rekey $n "$key"; done
 expect_keys_differ
