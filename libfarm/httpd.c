@@ -50,6 +50,7 @@ struct httpd {
     struct httpd_opts opts;
     int fd;
     ev_io accept_w;
+    ev_timer accept_resume; /* out of descriptors: accepting pauses for a moment */
     struct conn *conns;
     struct httpd_stats stats;
     char address[80];
@@ -485,6 +486,14 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct httpd *s = w->data;
+    if (s->fd >= 0 && !s->draining)
+        ev_io_start(loop, &s->accept_w);
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
@@ -493,8 +502,16 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
         int fd = accept(s->fd, (struct sockaddr *)&peer, &plen);
-        if (fd < 0)
-            return; /* EAGAIN, or out of fds: try again on the next event */
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: the listener stays readable, and a level-triggered
+                 * watcher would spin. Pause accepting for a moment instead. */
+                ev_io_stop(loop, w);
+                ev_timer_set(&s->accept_resume, 0.1, 0);
+                ev_timer_start(loop, &s->accept_resume);
+            }
+            return; /* EAGAIN: nothing more to accept now */
+        }
         int fl = fcntl(fd, F_GETFL);
         fcntl(fd, F_SETFL, fl | O_NONBLOCK);
         int one = 1;
@@ -556,6 +573,8 @@ struct httpd *httpd_new(struct ev_loop *loop, const struct httpd_opts *o, struct
     format_addr(&bound, s->address, sizeof s->address);
     ev_io_init(&s->accept_w, accept_cb, s->fd, EV_READ);
     s->accept_w.data = s;
+    ev_init(&s->accept_resume, accept_resume_cb);
+    s->accept_resume.data = s;
     ev_io_start(loop, &s->accept_w);
     return s;
 fail:
@@ -573,6 +592,7 @@ void httpd_free(struct httpd *s)
     while (s->conns)
         conn_close(s->conns, false);
     ev_io_stop(s->loop, &s->accept_w);
+    ev_timer_stop(s->loop, &s->accept_resume);
     if (s->fd >= 0)
         close(s->fd);
     free(s);
@@ -594,6 +614,7 @@ void httpd_drain(struct httpd *s, void (*done)(void *arg), void *arg)
     s->drained = done;
     s->drained_arg = arg;
     ev_io_stop(s->loop, &s->accept_w);
+    ev_timer_stop(s->loop, &s->accept_resume);
     close(s->fd);
     s->fd = -1;
     /* Idle connections go now; busy ones finish their response with Connection: close. */

@@ -224,5 +224,43 @@ out=$("$SIMNODE" --help); rc=$?
 is "--help: exit 0" "$rc" 0
 like "--help: usage" "$out" '^usage: sim-node'
 
+# --- out of descriptors --------------------------------------------------------------------------
+# A node at its descriptor limit pauses accepting instead of spinning on the listener (a
+# level-triggered watcher fires again at once), and serves again once descriptors are free.
+printf '#!/bin/sh\nulimit -n 40\nexec "%s" "$@"\n' "$FARM_BIN/sim-node" >"$T/sim-node-40fds"
+chmod +x "$T/sim-node-40fds"
+SIMNODE=$T/sim-node-40fds sn_must_start fds --name fds --machine-key "$T/a.config"
+fds_out=$(python3 - "${SN_ADDR[fds]}" "${SN_PID[fds]}" <<'EOF2'
+import socket, sys
+host, port = sys.argv[1].rsplit(':', 1)
+pid = sys.argv[2]
+def cpu():
+    f = open('/proc/%s/stat' % pid).read().rsplit(')', 1)[1].split()
+    return (int(f[11]) + int(f[12])) / 100.0
+held = [socket.create_connection((host, int(port))) for _ in range(60)]
+before = cpu()
+# A request the node cannot take: it waits in the backlog; one second of the node's life.
+s = socket.create_connection((host, int(port)), timeout=1)
+s.sendall(b'GET /health HTTP/1.1\r\nHost: a\r\n\r\n')
+try:
+    answered = bool(s.recv(100))
+except socket.timeout:
+    answered = False
+spent = cpu() - before
+for h in held:
+    h.close()
+# Descriptors free again: the waiting request is accepted and answered.
+s.settimeout(5)
+try:
+    late = s.recv(100).split(b' ')[1].decode()
+except Exception as e:
+    late = type(e).__name__
+print('cpu=%.2f late=%s' % (spent, late))
+EOF2
+)
+like "at its descriptor limit the node does not spin on its listener ($fds_out)" \
+  "$fds_out" '^cpu=0\.[0-2][0-9] '
+like "... and answers the waiting request once descriptors are free" "$fds_out" 'late=200$'
+
 sn_assert_no_secrets "$T/a.config" "$T/b.config"
 done_testing
