@@ -361,6 +361,14 @@ static void admin_handle(void *app, const struct request_ctx *rq, struct respons
     http_url_split(rq->req, rq->buf, &path, &plen, &query, &qlen);
     int m = rq->req->method;
     response_header(rs, "Cache-Control", "no-store");
+    if (!http_request_is_local(rq->req, rq->buf)) {
+        /* A browser page on this machine can reach the admin port, but only under its own
+         * site's name (DNS rebinding) or with its Origin (a form post). */
+        json_error(rs, 403,
+                   "the admin API answers requests that name it by IP address or localhost, "
+                   "with no foreign Origin");
+        return;
+    }
     if (!authorized(a, rq)) {
         response_header(rs, "WWW-Authenticate", "Bearer");
         json_error(rs, 401, "a bearer token is required (Authorization: Bearer TOKEN)");

@@ -1,5 +1,6 @@
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -241,6 +242,62 @@ const char *http_header_get(const struct http_request *r, const char *buf, const
         }
     }
     return NULL;
+}
+
+/* host[:port], host an IPv4 address, [IPv6] or localhost. */
+static bool authority_is_local(const char *s, size_t n)
+{
+    const char *colon = NULL;
+    size_t hlen = n;
+    if (n > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        if (close == NULL)
+            return false;
+        hlen = (size_t)(close - s) + 1;
+        if (hlen < n && s[hlen] != ':')
+            return false;
+        colon = hlen < n ? s + hlen : NULL;
+    } else if ((colon = memchr(s, ':', n)) != NULL) {
+        hlen = (size_t)(colon - s);
+    }
+    if (colon) { /* a port: 1 to 5 digits */
+        size_t digits = n - hlen - 1;
+        if (digits == 0 || digits > 5)
+            return false;
+        for (size_t i = hlen + 1; i < n; i++)
+            if (s[i] < '0' || s[i] > '9')
+                return false;
+    }
+    char host[64];
+    if (hlen == 0 || hlen >= sizeof host)
+        return false;
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    unsigned char addr[16];
+    if (host[0] == '[') {
+        host[hlen - 1] = '\0';
+        return inet_pton(AF_INET6, host + 1, addr) == 1;
+    }
+    return inet_pton(AF_INET, host, addr) == 1;
+}
+
+bool http_request_is_local(const struct http_request *r, const char *buf)
+{
+    size_t n;
+    const char *host = http_header_get(r, buf, "Host", &n);
+    if (host && !authority_is_local(host, n))
+        return false;
+    const char *origin = http_header_get(r, buf, "Origin", &n);
+    if (origin == NULL)
+        return true;
+    static const char http[] = "http://", https[] = "https://";
+    if (n > sizeof http - 1 && strncasecmp(origin, http, sizeof http - 1) == 0)
+        return authority_is_local(origin + sizeof http - 1, n - (sizeof http - 1));
+    if (n > sizeof https - 1 && strncasecmp(origin, https, sizeof https - 1) == 0)
+        return authority_is_local(origin + sizeof https - 1, n - (sizeof https - 1));
+    return false; /* "null" (a sandboxed page, a file) or anything else */
 }
 
 void http_url_split(const struct http_request *r, const char *buf, const char **path,

@@ -103,6 +103,13 @@ const char *http_method_name(int method);
 const char *http_header_get(const struct http_request *r, const char *buf, const char *name,
                             size_t *len);
 /* The path part of the URL (before '?'), and the query (after '?', may be empty). */
+/* Whether a request names this machine by address: its Host, if any, is an IP literal or
+ * localhost (with an optional port), and so is its Origin, if it has one. A page in a
+ * browser on this machine can send requests to loopback ports, but only with its own site's
+ * name in Host (DNS rebinding) or Origin (a form post); control endpoints that trust a
+ * loopback peer refuse those. */
+bool http_request_is_local(const struct http_request *r, const char *buf);
+
 void http_url_split(const struct http_request *r, const char *buf, const char **path,
                     size_t *path_len, const char **query, size_t *query_len);
 

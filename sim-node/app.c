@@ -704,15 +704,23 @@ static void page_info(struct node *n, struct response *rs)
                c->viewstate_ok, c->viewstate_failed, c->faults_injected);
 }
 
+/* The fault and clock endpoints: a loopback peer, and not a browser page on this machine
+ * (which could reach loopback too, under its own site's name or Origin). */
+static bool control_allowed(const struct request_ctx *rq)
+{
+    return rq->peer_is_loopback && http_request_is_local(rq->req, rq->buf);
+}
+
 static void page_fault(struct node *n, const struct request_ctx *rq, struct response *rs,
                        const char *query, size_t qlen)
 {
     char spec[PARAM_MAX], desc[256];
     struct errbuf err = {{0}};
     response_header(rs, "Content-Type", "application/json");
-    if (!rq->peer_is_loopback) {
+    if (!control_allowed(rq)) {
         rs->status = 403;
-        buf_puts(rs->body, "{\"error\":\"fault control is for loopback clients only\"}\n");
+        buf_puts(rs->body, "{\"error\":\"fault control is for loopback clients that name the "
+                           "node by address (Host an IP or localhost, no foreign Origin)\"}\n");
         return;
     }
     if (rq->req->method == HTTP_POST) {
@@ -749,9 +757,10 @@ static void page_clock(struct node *n, const struct request_ctx *rq, struct resp
 {
     char arg[64], now[TICKS_ISO_MAX];
     response_header(rs, "Content-Type", "application/json");
-    if (!rq->peer_is_loopback) {
+    if (!control_allowed(rq)) {
         rs->status = 403;
-        buf_puts(rs->body, "{\"error\":\"clock control is for loopback clients only\"}\n");
+        buf_puts(rs->body, "{\"error\":\"clock control is for loopback clients that name the "
+                           "node by address (Host an IP or localhost, no foreign Origin)\"}\n");
         return;
     }
     if (rq->req->method == HTTP_POST) {

@@ -59,9 +59,9 @@ server_error "GARBAGE (not HTTP)" 400 "$(raw "$adm" 'GARBAGE\r\n\r\n')"
 like "GARBAGE: the error says what is wrong in words" "$(printf '%s' "$R_BODY" | jq -r .error)" \
   'invalid request method'
 server_error "a 20 KB header" 431 \
-  "$(raw "$adm" "GET /nodes HTTP/1.1\\r\\nHost: x\\r\\nX-Big: $(head -c 20000 /dev/zero | tr '\0' b)\\r\\n\\r\\n")"
+  "$(raw "$adm" "GET /nodes HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nX-Big: $(head -c 20000 /dev/zero | tr '\0' b)\\r\\n\\r\\n")"
 server_error "a request head unfinished after --timeout-header 300ms" 408 \
-  "$(raw "$adm" 'GET /nodes HTTP/1.1\r\nHost: x\r\n')"
+  "$(raw "$adm" 'GET /nodes HTTP/1.1\r\nHost: 127.0.0.1\r\n')"
 
 # sim-node uses the same server and keeps text errors, in words too.
 split "$(raw "${SN_ADDR[web1]}" 'GARBAGE\r\n\r\n')"
@@ -91,13 +91,26 @@ for p in /nodes /nodes/web1 /stats /metrics /sessions /matrix /events '/events?f
   lb_api a GET "${p%%\?*}"
   get_ct=$(sn_hdr Content-Type)
   [ "$p" = '/events?follow=1' ] && get_ct=text/event-stream
-  split "$(raw "$adm" "HEAD $p HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")"
+  split "$(raw "$adm" "HEAD $p HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: close\\r\\n\\r\\n")"
   is "HEAD $p: 200" "$R_ST" 200
   is "HEAD $p: GET's Content-Type" "$R_CT" "$get_ct"
   is "HEAD $p: no body" "$R_BODY" ""
 done
 lb_api a GET /nodes
 is "after the HEADs the admin API still answers" "$ST" 200
+
+# --- a browser page on this machine: DNS rebinding, cross-site form posts ------------------------
+# It can reach the loopback port, but only under its own site's name or with its Origin.
+lb_api a POST /nodes/web1/stop -H 'Host: rebind.attacker.example'
+is "Host naming another site (DNS rebinding): 403" "$ST" 403
+like "... JSON that says why" "$BODY" '"error":.*IP address or localhost'
+lb_api a POST /nodes/web1/stop -H 'Origin: http://attacker.example'
+is "a foreign Origin (a form post from a page): 403" "$ST" 403
+lb_api a GET /nodes -H 'Origin: null'
+is "Origin: null: 403" "$ST" 403
+is "web1 was not stopped by any of them" "$(lb_node_state a web1)" up
+lb_api a GET /nodes -H 'Host: localhost' -H "Origin: http://127.0.0.1:9"
+is "Host localhost, Origin on 127.0.0.1: served" "$ST" 200
 
 # --- an empty token is refused ---------------------------------------------------------------
 timeout 10 "$LB" --listen 127.0.0.1:0 --admin-token '' "${LB_NODE_ARGS[@]}" >"$T/tok.out" 2>&1

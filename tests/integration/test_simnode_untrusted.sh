@@ -118,6 +118,16 @@ is "126 a + €€: the first 127 characters, the € whole" "$WHOAMI_USER" "$(r
 user_hdr "$(repeat %C3%A9 200)"
 is "200 × é: 127 characters, each whole" "$WHOAMI_USER" "$(repeat %C3%A9 127)"
 
+# The fault and clock endpoints, from a browser page on this machine: loopback, but with
+# the page's site in Host (DNS rebinding) or Origin (a form post).
+sn_req POST "http://${SN_ADDR[u]}/_farm/fault?spec=crash" -H 'Host: rebind.attacker.example'
+is "fault control with a foreign Host: 403" "$ST" 403
+sn_req POST "http://${SN_ADDR[u]}/_farm/clock?set=2000-01-01T00:00:00Z" \
+  -H 'Origin: http://attacker.example' -H 'Content-Type: text/plain'
+is "clock control with a foreign Origin: 403" "$ST" 403
+sn_req GET "http://${SN_ADDR[u]}/_farm/fault"
+is "fault control naming the node by address: 200" "$ST" 200
+
 for n in u y; do
   ok_if "$n still running at the end" kill -0 "${SN_PID[$n]}"
 done

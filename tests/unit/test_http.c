@@ -266,9 +266,56 @@ static void test_http_continue_due_once_after_the_head(void **state)
     buf_cleanup(&in);
 }
 
+/* Control endpoints trust a loopback peer; a browser page can reach loopback ports too, but
+ * only with its own site's name in Host (DNS rebinding) or Origin (a form post). */
+static void test_http_request_is_local(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *headers;
+        bool local;
+    } cases[] = {
+        {"", true}, /* HTTP/1.1 without Host is refused by nobody here; no name, no rebinding */
+        {"Host: 127.0.0.1:8080\r\n", true},
+        {"Host: 127.0.0.1\r\n", true},
+        {"Host: localhost:8080\r\n", true},
+        {"Host: LOCALHOST\r\n", true},
+        {"Host: [::1]:8080\r\n", true},
+        {"Host: 10.1.2.3:80\r\n", true}, /* an admin API bound to an address, with a token */
+        {"Host: attacker.example\r\n", false},
+        {"Host: rebind.attacker.example:8080\r\n", false},
+        {"Host: 127.0.0.1.attacker.example\r\n", false},
+        {"Host: 127.0.0.1:\r\n", false},
+        {"Host: 127.0.0.1:123456\r\n", false},
+        {"Host: 127.0.0.1:80x\r\n", false},
+        {"Host: [::1\r\n", false},
+        {"Host: [::1]x\r\n", false},
+        {"Host: 127.0.0.1\r\nOrigin: http://127.0.0.1:8080\r\n", true},
+        {"Host: 127.0.0.1\r\nOrigin: http://localhost:3000\r\n", true},
+        {"Host: 127.0.0.1\r\nOrigin: https://[::1]\r\n", true},
+        {"Host: 127.0.0.1\r\nOrigin: http://attacker.example\r\n", false},
+        {"Host: 127.0.0.1\r\nOrigin: null\r\n", false},
+        {"Host: 127.0.0.1\r\nOrigin: file://\r\n", false},
+        {"Host: 127.0.0.1\r\nOrigin: http://127.0.0.1/path\r\n", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char req[512];
+        int n = snprintf(req, sizeof req, "POST /_farm/fault HTTP/1.1\r\n%s\r\n", cases[i].headers);
+        struct http_parser p;
+        http_parser_init(&p, &limits);
+        size_t used = 0;
+        assert_int_equal(http_parser_feed(&p, req, 0, (size_t)n, &used), HTTP_FEED_REQUEST);
+        if (http_request_is_local(&p.req, req) != cases[i].local)
+            fail_msg("case %zu (%s): expected %s", i, cases[i].headers,
+                     cases[i].local ? "local" : "not local");
+        http_parser_cleanup(&p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_request_is_local),
         cmocka_unit_test(test_http_request_split_byte_by_byte),
         cmocka_unit_test(test_http_pipelined_requests_come_one_at_a_time),
         cmocka_unit_test(test_http_limits_and_errors),
