@@ -161,6 +161,8 @@ void lb_node_set_state(struct lb *lb, struct lb_node *n, enum node_state s, cons
     fprintf(stderr, "lb event=node-state node=%s from=%s to=%s reason=\"%s\"\n", n->name,
             node_state_name(old), node_state_name(s), reason ? reason : "");
     trace_note_state(lb->trace, ev_time(), n->name, node_state_name(s), reason);
+    if (s == NODE_UP || s == NODE_STOPPED)
+        n->passive_fail = 0; /* a node back in service starts with a clean record */
     if (s == NODE_DRAINING) {
         /* Look at the drains on the next loop iteration, whatever the timer waited for. */
         ev_timer_stop(lb->loop, &lb->drain_timer);

@@ -56,8 +56,9 @@ struct lb_node {
     double state_since;    /* seconds (loop time) */
     /* health: consecutive results */
     unsigned check_ok, check_fail;
-    bool checked;     /* at least one active check ran */
-    bool admin_drain; /* drained by the admin: stays draining when it comes back up */
+    unsigned passive_fail; /* consecutive failed connects and 5xx answers (passive) */
+    bool checked;          /* at least one active check ran */
+    bool admin_drain;      /* drained by the admin: stays draining when it comes back up */
     /* smooth weighted round robin (balance_rr's; nobody else writes it) */
     int rr_current;
     struct node_stats stats;

@@ -811,8 +811,14 @@ static struct lb_node *choose(struct cconn *c)
          * node's clients do not bounce between the survivors; else the next in turn. */
         c->why = PICK_REDISPATCH;
         if (lb->cfg.affinity == AFFINITY_SINGLE || lb->cfg.affinity == AFFINITY_NETWORK)
-            return balance_hash(&lb->pool, c->aff_key, c->tried);
-        return balance_rr(&lb->pool, c->tried);
+            n = balance_hash(&lb->pool, c->aff_key, c->tried);
+        else
+            n = balance_rr(&lb->pool, c->tried);
+        /* dispatch=connection: the connection moves to the node that takes the retry, so
+         * its next requests do not try the failed node first (and drains count right). */
+        if (lb->cfg.dispatch == DISPATCH_CONNECTION && n)
+            cconn_bind(c, n);
+        return n;
     }
     if (lb->cfg.affinity == AFFINITY_COOKIE && lb->cfg.affinity_cookie) {
         size_t clen, vlen;
@@ -853,14 +859,20 @@ static void note_tried(struct cconn *c, const struct lb_node *n)
     snprintf(c->tried_names + len, sizeof c->tried_names - len, "%s%s", len ? "," : "", n->name);
 }
 
-/* Passive detection: count a failure against a node; mark it down past the limit. */
+/* Passive detection: count a failure (a failed connect, a 5xx) against a node; mark it down
+ * past the limit. Its own count: active checks keep theirs (a node that fails its health
+ * check goes down after --fall of them, whatever its traffic does), and only an answer
+ * below 500 ends a run of failures (a connect that succeeds does not: a node that answers
+ * every request with 500 and closes still connects). */
 static void passive_failure(struct lb *lb, struct lb_node *n, const char *why)
 {
-    n->check_ok = 0;
     if (!lb->cfg.passive || n->state != NODE_UP)
         return;
-    if (++n->check_fail >= lb->cfg.passive_fail)
+    if (++n->passive_fail >= lb->cfg.passive_fail) {
+        n->passive_fail = 0;
+        n->check_ok = 0; /* back up only after --rise checks that pass from now */
         lb_node_set_state(lb, n, NODE_DOWN, why);
+    }
 }
 
 static void send_request(struct cconn *c);
@@ -998,7 +1010,6 @@ static void bconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
         b->connected = true;
         c->t_connect = ev_now(loop);
         deadline_set(loop, &b->dl, c->lb->cfg.timeout_server);
-        b->node->check_fail = 0;
     } else if (c->t_connect == 0) {
         c->t_connect = ev_now(loop);
     }
@@ -1046,6 +1057,27 @@ static const char *span_copy(char *dst, size_t cap, const char *base, struct htt
 }
 
 /* Tell the trace what this answer says about the request's sessions. */
+/* The answer sets a forms ticket (a cookie whose name has AUTH in it, with a value). */
+static bool sets_forms_ticket(const struct bconn *b)
+{
+    for (size_t i = 0; i < b->n_set_cookie; i++) {
+        const char *v = b->buf + b->set_cookie[i].off;
+        size_t vlen = b->set_cookie[i].len;
+        const char *eq = memchr(v, '=', vlen);
+        if (eq && eq + 1 < v + vlen && eq[1] != ';' && contains(v, (size_t)(eq - v), "AUTH"))
+            return true;
+    }
+    return false;
+}
+
+static bool request_path_is(const struct cconn *c, const char *want)
+{
+    const char *path, *query;
+    size_t plen, qlen;
+    http_url_split(&c->hp->req, c->in, &path, &plen, &query, &qlen);
+    return plen == strlen(want) && memcmp(path, want, plen) == 0;
+}
+
 static void observe(struct cconn *c)
 {
     struct lb *lb = c->lb;
@@ -1071,15 +1103,12 @@ static void observe(struct cconn *c)
     span_copy(c->ticket, sizeof c->ticket, b->buf, b->farm_ticket);
     if (o.farm_ticket == NULL)
         c->ticket[0] = '\0';
-    /* An answer that sets a new forms ticket (a login) reports on that new ticket, not on
-     * the one the request carried: do not count it as a check of the old one. */
-    for (size_t i = 0; i < b->n_set_cookie; i++) {
-        const char *v = b->buf + b->set_cookie[i].off;
-        size_t vlen = b->set_cookie[i].len;
-        const char *eq = memchr(v, '=', vlen);
-        if (eq && eq + 1 < v + vlen && eq[1] != ';' && contains(v, (size_t)(eq - v), "AUTH"))
-            o.farm_ticket = NULL;
-    }
+    /* sim-node's answer to /login reports on the ticket it issues, not on the one the
+     * request carried: no check of the old one ("absent": the node said nothing of it).
+     * Elsewhere a new forms ticket is a renewal (slidingExpiration), and the verdict is on
+     * the ticket the request carried, as always. */
+    if (o.farm_ticket != NULL && sets_forms_ticket(b) && request_path_is(c, "/login"))
+        o.farm_ticket = "absent";
     o.farm_session = COPY(session, b->farm_session);
     o.node_key = COPY(key, b->farm_key);
     o.farm_user = COPY(user, b->farm_user);
@@ -1274,7 +1303,7 @@ static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (b->status >= 500)
             passive_failure(c->lb, b->node, "5xx answers");
         else
-            b->node->check_fail = 0;
+            b->node->passive_fail = 0;
         inject_headers(c);
     }
     relay(c);

@@ -9,6 +9,7 @@ every request on a keep-alive connection according to its path:
   /big      a 200 whose head and 20,000-byte body leave in one write
   /stray    a 200 "ok", then bytes that belong to no answer
   /cut      a 200 announcing 1,000 bytes, 10 of them, then the close
+  /500close a 500 with Connection: close, then the close
   /head     the request head it received, as the body (what lb forwarded)
   anything else: 200 "ok"
 """
@@ -27,6 +28,8 @@ def answer(path, head):
         return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body), False
     if path == "/stray":
         return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokSTRAY BYTES", False
+    if path == "/500close":
+        return b"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", True
     if path == "/cut":
         return b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789", True
     if path == "/head":
