@@ -57,7 +57,8 @@ static const char decode_usage[] =
     "options:\n"
     "  --now ISO8601          judge expiry at this time (default now)\n"
     "  --json                 one JSON object: {\"status\": ..., \"ticket\": {...}}\n"
-    "  -                      as COOKIE: read it from standard input\n"
+    "  -                      as COOKIE: read it from standard input (after the key lines\n"
+    "                         when keys are given as - too)\n"
     "\n" KEYOPTS_HELP "\n"
     "Exit status: 0 valid or expired, 3 rejected, 2 usage or key error.\n";
 
@@ -83,7 +84,7 @@ static int parse_time(const char *opt, const char *s, int64_t *out)
     return 0;
 }
 
-static int cmd_issue(int argc, char **argv)
+static int issue(struct keyopts *ko, int argc, char **argv)
 {
     enum {
         O_NAME = 1,
@@ -111,7 +112,6 @@ static int cmd_issue(int argc, char **argv)
         KEYOPTS_LONG,
         {NULL, 0, NULL, 0},
     };
-    struct keyopts ko = {0};
     const char *name = NULL, *user_data = "", *path = "/", *expires = NULL, *ttl = NULL;
     const char *issued = NULL;
     long version = 2;
@@ -120,7 +120,10 @@ static int cmd_issue(int argc, char **argv)
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (keyopts_take(&ko, opt, optarg))
+        int taken = keyopts_take(ko, opt, optarg);
+        if (taken < 0)
+            return CLI_USAGE;
+        if (taken > 0)
             continue;
         switch (opt) {
         case O_NAME:
@@ -195,7 +198,7 @@ static int cmd_issue(int argc, char **argv)
         return cli_error("the name, user data and path must be UTF-8 and fit in a cookie");
 
     struct keyset ks;
-    if (keyopts_resolve(&ko, &ks) != 0)
+    if (keyopts_resolve(ko, &ks) != 0)
         return CLI_USAGE;
     const struct machinekey *mk = ks.legacy_ok ? &ks.legacy : &ks.fx45;
     if (mk->vkey.autogen || mk->dkey.autogen)
@@ -222,6 +225,15 @@ static int cmd_issue(int argc, char **argv)
     rc = CLI_OK;
 out:
     keyset_cleanup(&ks);
+    return rc;
+}
+
+/* The keys' text is wiped whichever way issue() returns. */
+static int cmd_issue(int argc, char **argv)
+{
+    struct keyopts ko = {0};
+    int rc = issue(&ko, argc, argv);
+    keyopts_cleanup(&ko);
     return rc;
 }
 
@@ -335,7 +347,8 @@ static void print_json(enum fa_status st, const struct ticket *t, const char *pi
     json_decref(o);
 }
 
-/* Read a cookie argument, or standard input for "-", trimmed. Returns malloc'd text. */
+/* Read a cookie argument, or the rest of standard input for "-" (after the lines keys given
+ * as - took), trimmed. Returns malloc'd text. */
 static char *read_cookie(const char *arg)
 {
     if (strcmp(arg, "-") != 0)
@@ -348,10 +361,12 @@ static char *read_cookie(const char *arg)
     buf[n] = '\0';
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
         buf[--n] = '\0';
+    size_t lead = strspn(buf, "\r\n ");
+    memmove(buf, buf + lead, n - lead + 1);
     return buf;
 }
 
-static int cmd_decode(int argc, char **argv)
+static int decode(struct keyopts *ko, int argc, char **argv)
 {
     enum { O_NOW = 1, O_JSON, O_HELP };
     static const struct option longopts[] = {
@@ -361,13 +376,15 @@ static int cmd_decode(int argc, char **argv)
         KEYOPTS_LONG,
         {NULL, 0, NULL, 0},
     };
-    struct keyopts ko = {0};
     bool json = false;
     int64_t now = ticks_now();
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (keyopts_take(&ko, opt, optarg))
+        int taken = keyopts_take(ko, opt, optarg);
+        if (taken < 0)
+            return CLI_USAGE;
+        if (taken > 0)
             continue;
         switch (opt) {
         case O_NOW:
@@ -388,7 +405,7 @@ static int cmd_decode(int argc, char **argv)
     if (argc - optind != 1)
         return cli_error("give exactly one COOKIE (see --help)");
     struct keyset ks;
-    if (keyopts_resolve(&ko, &ks) != 0)
+    if (keyopts_resolve(ko, &ks) != 0)
         return CLI_USAGE;
     char *cookie = read_cookie(argv[optind]);
     if (cookie == NULL) {
@@ -406,6 +423,15 @@ static int cmd_decode(int argc, char **argv)
     free(cookie);
     keyset_cleanup(&ks);
     return has_ticket ? CLI_OK : CLI_REJECTED;
+}
+
+/* The keys' text is wiped whichever way decode() returns. */
+static int cmd_decode(int argc, char **argv)
+{
+    struct keyopts ko = {0};
+    int rc = decode(&ko, argc, argv);
+    keyopts_cleanup(&ko);
+    return rc;
 }
 
 static int cmd_which(int argc, char **argv)

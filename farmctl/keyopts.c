@@ -1,5 +1,7 @@
 #include "keyopts.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,32 +13,176 @@
 #include "keycompare.h"
 #include "mkconfig.h"
 
-bool keyopts_take(struct keyopts *k, int opt, const char *arg)
+static const char key_warning[] =
+    "farmctl: warning: a key on the command line is visible to other users in ps and stays in "
+    "shell history; use --machine-key FILE or --validation-key @FILE\n";
+
+static void key_wipe(struct keyopts_key *key)
+{
+    OPENSSL_cleanse(key->text, sizeof key->text);
+}
+
+static int key_take(struct keyopts_key *key, const char *opt, char *arg)
+{
+    key_wipe(key);
+    key->from = KEYOPTS_FROM_NONE;
+    key->path = NULL;
+    if (strcmp(arg, "-") == 0) {
+        key->from = KEYOPTS_FROM_STDIN;
+        return 1;
+    }
+    if (arg[0] == '@') {
+        if (arg[1] == '\0') {
+            cli_error("%s @: give a file name after the @ (@FILE)", opt);
+            return -1;
+        }
+        key->from = KEYOPTS_FROM_FILE;
+        key->path = arg + 1;
+        return 1;
+    }
+    size_t len = strlen(arg);
+    bool fits = len <= KEYOPTS_KEY_TEXT_MAX;
+    if (fits)
+        memcpy(key->text, arg, len + 1);
+    /* Linux serves /proc/PID/cmdline, which ps shows, from this memory: erase the key there
+     * now that it is copied. The window in which another user can read it shrinks to the
+     * time from exec to here; the shell history keeps it still (keyopts_resolve warns). */
+    memset(arg, 0, len);
+    if (!fits) {
+        cli_error("%s: too long for a key (%zu characters, at most %d)", opt, len,
+                  KEYOPTS_KEY_TEXT_MAX);
+        return -1;
+    }
+    key->from = KEYOPTS_FROM_ARGV;
+    return 1;
+}
+
+int keyopts_take(struct keyopts *k, int opt, char *arg)
 {
     switch (opt) {
     case KEYOPT_MACHINE_KEY:
         k->machine_key_file = arg;
-        return true;
+        return 1;
     case KEYOPT_VALIDATION_KEY:
-        k->validation_key = arg;
-        return true;
+        return key_take(&k->vkey, "--validation-key", arg);
     case KEYOPT_DECRYPTION_KEY:
-        k->decryption_key = arg;
-        return true;
+        return key_take(&k->dkey, "--decryption-key", arg);
     case KEYOPT_VALIDATION:
         k->validation = arg;
-        return true;
+        return 1;
     case KEYOPT_DECRYPTION:
         k->decryption = arg;
-        return true;
+        return 1;
     case KEYOPT_COMPAT:
         k->compat = arg;
-        return true;
+        return 1;
     case KEYOPT_APP_PATH:
         k->app_path = arg;
-        return true;
+        return 1;
     default:
-        return false;
+        return 0;
+    }
+}
+
+void keyopts_cleanup(struct keyopts *k)
+{
+    key_wipe(&k->vkey);
+    key_wipe(&k->dkey);
+}
+
+/* Whitespace around s[0..len) removed in place, NUL-terminated; returns the new length. */
+static size_t trim(char *s, size_t len)
+{
+    size_t a = 0;
+    while (a < len && isspace((unsigned char)s[a]))
+        a++;
+    while (len > a && isspace((unsigned char)s[len - 1]))
+        len--;
+    memmove(s, s + a, len - a);
+    s[len - a] = '\0';
+    return len - a;
+}
+
+/* @FILE: the whole file is the key, whitespace around it trimmed. */
+static int key_read_file(struct keyopts_key *key, const char *opt)
+{
+    FILE *f = fopen(key->path, "r");
+    if (f == NULL) {
+        cli_error("%s @%s: cannot open: %s", opt, key->path, strerror(errno));
+        return -1;
+    }
+    char buf[KEYOPTS_FILE_MAX + 1];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    int read_errno = ferror(f) ? errno : 0;
+    fclose(f);
+    int rc = -1;
+    if (read_errno != 0) {
+        cli_error("%s @%s: cannot read: %s", opt, key->path, strerror(read_errno));
+    } else if (n > KEYOPTS_FILE_MAX) {
+        cli_error("%s @%s: too long for a key file (more than %d bytes)", opt, key->path,
+                  KEYOPTS_FILE_MAX);
+    } else {
+        n = trim(buf, n);
+        if (n == 0)
+            cli_error("%s @%s: empty: no key in it", opt, key->path);
+        else if (n > KEYOPTS_KEY_TEXT_MAX)
+            cli_error("%s @%s: too long for a key (%zu characters, at most %d)", opt, key->path, n,
+                      KEYOPTS_KEY_TEXT_MAX);
+        else if (memchr(buf, '\0', n) != NULL)
+            cli_error("%s @%s: holds a NUL byte: not a key", opt, key->path);
+        else
+            rc = 0;
+    }
+    if (rc == 0)
+        memcpy(key->text, buf, n + 1);
+    OPENSSL_cleanse(buf, sizeof buf);
+    return rc;
+}
+
+/* -: the next non-blank line of standard input, trimmed. Reads no further than its end, so
+ * the rest of standard input (the other key, a cookie) stays for the next reader. */
+static int key_read_stdin(struct keyopts_key *key, const char *opt)
+{
+    int c;
+    while ((c = getc(stdin)) != EOF && isspace(c))
+        continue;
+    size_t n = 0;
+    bool too_long = false, nul = false;
+    for (; c != EOF && c != '\n'; c = getc(stdin)) {
+        if (n == KEYOPTS_KEY_TEXT_MAX) {
+            too_long = true;
+            break;
+        }
+        nul = nul || c == '\0';
+        key->text[n++] = (char)c;
+    }
+    n = trim(key->text, n);
+    int rc = -1;
+    if (ferror(stdin))
+        cli_error("%s -: cannot read standard input: %s", opt, strerror(errno));
+    else if (too_long)
+        cli_error("%s -: too long for a key (a line of more than %d characters)", opt,
+                  KEYOPTS_KEY_TEXT_MAX);
+    else if (n == 0)
+        cli_error("%s -: no key: standard input ended before its line", opt);
+    else if (nul)
+        cli_error("%s -: the line holds a NUL byte: not a key", opt);
+    else
+        rc = 0;
+    if (rc != 0)
+        key_wipe(key);
+    return rc;
+}
+
+static int key_read(struct keyopts_key *key, const char *opt)
+{
+    switch (key->from) {
+    case KEYOPTS_FROM_FILE:
+        return key_read_file(key, opt);
+    case KEYOPTS_FROM_STDIN:
+        return key_read_stdin(key, opt);
+    default:
+        return 0;
     }
 }
 
@@ -116,24 +262,28 @@ static const char *canon_compat(const char *s)
     return s && mk_compat_from_name(s, &c) == 0 ? mk_compat_name(c) : s;
 }
 
-int keyopts_resolve(const struct keyopts *k, struct keyset *ks)
+static int resolve(struct keyopts *k, struct keyset *ks)
 {
-    memset(ks, 0, sizeof *ks);
-    bool flags = k->validation_key || k->decryption_key;
+    bool flags = k->vkey.from != KEYOPTS_FROM_NONE || k->dkey.from != KEYOPTS_FROM_NONE;
+    if (k->vkey.from == KEYOPTS_FROM_ARGV || k->dkey.from == KEYOPTS_FROM_ARGV)
+        fputs(key_warning, stderr);
     if (k->machine_key_file && (flags || k->validation || k->decryption || k->compat)) {
         cli_error("give either --machine-key FILE or the keys as options, not both");
         return -1;
     }
     if (k->machine_key_file)
         return keyopts_resolve_file(k->machine_key_file, k->app_path, ks);
-    if (!k->validation_key || !k->decryption_key) {
-        cli_error("no keys: give --machine-key FILE, or --validation-key HEX and "
-                  "--decryption-key HEX (see --help)");
+    if (k->vkey.from == KEYOPTS_FROM_NONE || k->dkey.from == KEYOPTS_FROM_NONE) {
+        cli_error("no keys: give --machine-key FILE, or --validation-key KEY and "
+                  "--decryption-key KEY, each KEY @FILE, - or HEX (see --help)");
         return -1;
     }
+    /* The validation key first: with both on standard input, its line comes first. */
+    if (key_read(&k->vkey, "--validation-key") != 0 || key_read(&k->dkey, "--decryption-key") != 0)
+        return -1;
     struct mk_params p = {
-        .validation_key = k->validation_key,
-        .decryption_key = k->decryption_key,
+        .validation_key = k->vkey.text,
+        .decryption_key = k->dkey.text,
         .validation = canon_validation(k->validation),
         .decryption = canon_decryption(k->decryption),
         .compat = canon_compat(k->compat),
@@ -158,6 +308,14 @@ int keyopts_resolve(const struct keyopts *k, struct keyset *ks)
         return -1;
     }
     return 0;
+}
+
+int keyopts_resolve(struct keyopts *k, struct keyset *ks)
+{
+    memset(ks, 0, sizeof *ks);
+    int rc = resolve(k, ks);
+    keyopts_cleanup(k);
+    return rc;
 }
 
 /* ---- the compatibility matrix (farmctl key compare, farmctl keys) --------------------- */

@@ -1,8 +1,10 @@
 /* keyopts: the KEYS options every key-using command takes.
  *
  *   --machine-key FILE      any XML file holding a <machineKey>
- *   --validation-key HEX --decryption-key HEX [--validation ALG] [--decryption ALG]
- *   [--compat MODE]         keys given on the command line
+ *   --validation-key KEY --decryption-key KEY [--validation ALG] [--decryption ALG]
+ *   [--compat MODE]         the keys themselves; each KEY is @FILE (read from FILE), -
+ *                           (one line of standard input) or the text itself (HEX), which
+ *                           is erased from argv once copied, with a warning at resolve
  *   [--app-path PATH]       the IIS application path, for ",IsolateApps" keys
  *
  * When no compatibilityMode is given (no --compat, or a file that does not write one and
@@ -15,10 +17,30 @@
 
 #include "machinekey.h"
 
+/* The longest key text taken: hex of MK_KEY_MAX bytes and room for ",IsolateApps" and the
+ * like. Longer input is refused, not cut. */
+#define KEYOPTS_KEY_TEXT_MAX (2 * MK_KEY_MAX + 64)
+/* An @FILE past this is not a key file (KEYOPTS_HELP says 4096). */
+#define KEYOPTS_FILE_MAX 4096
+
+/* Where a key's text comes from. */
+enum keyopts_from {
+    KEYOPTS_FROM_NONE,  /* not given */
+    KEYOPTS_FROM_ARGV,  /* HEX: copied into text, erased from argv */
+    KEYOPTS_FROM_FILE,  /* @FILE: read at resolve */
+    KEYOPTS_FROM_STDIN, /* -: one line of standard input, read at resolve */
+};
+
+struct keyopts_key {
+    enum keyopts_from from;
+    const char *path;                    /* @FILE: borrowed from argv */
+    char text[KEYOPTS_KEY_TEXT_MAX + 1]; /* the key once taken or read; wiped by cleanup */
+};
+
 struct keyopts {
     const char *machine_key_file;
-    const char *validation_key;
-    const char *decryption_key;
+    struct keyopts_key vkey; /* --validation-key */
+    struct keyopts_key dkey; /* --decryption-key */
     const char *validation;
     const char *decryption;
     const char *compat;
@@ -51,8 +73,17 @@ enum {
     "KEYS:\n"                                                                                      \
     "  --machine-key FILE       an XML file with a <machineKey> (web.config, machine.config,\n"    \
     "                           or a bare element)\n"                                              \
-    "  --validation-key HEX --decryption-key HEX\n"                                                \
-    "                           the keys themselves, with optionally:\n"                           \
+    "  --validation-key KEY --decryption-key KEY\n"                                                \
+    "                           the keys themselves; each KEY is one of\n"                         \
+    "                             @FILE  read from FILE, which holds the key alone\n"              \
+    "                                    (whitespace around it trimmed; at most 4096 bytes)\n"     \
+    "                             -      one line of standard input (both keys -: the\n"           \
+    "                                    validation key's line first)\n"                           \
+    "                             HEX    the key itself, as before: other local users see\n"       \
+    "                                    it in ps until farmctl has erased it from its\n"          \
+    "                                    command line, and the shell history keeps it\n"           \
+    "                                    (farmctl warns on stderr)\n"                              \
+    "                           and optionally:\n"                                                 \
     "  --validation ALG         SHA1, MD5, HMACSHA256 (default), HMACSHA384, HMACSHA512,\n"        \
     "                           AES, 3DES\n"                                                       \
     "  --decryption ALG         Auto (default), AES, 3DES, DES\n"                                  \
@@ -60,11 +91,18 @@ enum {
     "  --app-path PATH          IIS metabase path for ',IsolateApps'/',IsolateByAppId' keys\n"     \
     "                           (default /LM/W3SVC/1/ROOT, as sim-node)\n"
 
-/* Take one option if it is a KEYS option. Returns true if it was. */
-bool keyopts_take(struct keyopts *k, int opt, const char *arg);
+/* Take one option if it is a KEYS option. A key given as text (HEX) is copied and arg's
+ * bytes are overwritten in place (arg is the optarg inside argv), so that ps and
+ * /proc/PID/cmdline stop showing it; @FILE and - are read by keyopts_resolve. Returns 1
+ * when opt was a KEYS option, 0 when it was not, -1 (after a message) when its value is
+ * refused. */
+int keyopts_take(struct keyopts *k, int opt, char *arg);
 
-/* Resolve the options. With mode_known false, mk is the legacy candidate and fx45 (if
- * fx45_ok) the Framework45 one. Returns 0, or -1 after printing an error. */
+/* Wipe the key text k holds. Safe to call twice. */
+void keyopts_cleanup(struct keyopts *k);
+
+/* Resolved keys. With mode_known false, legacy is the legacy candidate and fx45 (if
+ * fx45_ok) the Framework45 one. */
 struct keyset {
     struct machinekey legacy;
     struct machinekey fx45;
@@ -72,7 +110,11 @@ struct keyset {
     bool fx45_ok;    /* the Framework45 candidate is usable */
     bool legacy_ok;  /* the legacy candidate is usable */
 };
-int keyopts_resolve(const struct keyopts *k, struct keyset *ks);
+/* Resolve k into ks: read the keys given as @FILE and - (the validation key's line of
+ * standard input first, so that what follows on it, such as a cookie, is left unread), warn
+ * once on stderr when a key came from the command line, build the keyset, and wipe k's key
+ * text. Returns 0, or -1 after printing an error (never the key). */
+int keyopts_resolve(struct keyopts *k, struct keyset *ks);
 void keyset_cleanup(struct keyset *ks);
 
 /* Resolve a machine-key file into a keyset (mode known only if the file says it). */

@@ -45,6 +45,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "lb: %s\n", err.msg);
         return 2;
     }
+    if (o.admin_token_on_argv)
+        fprintf(stderr, "lb event=warning what=\"admin token on the command line: ps shows it; "
+                        "put admin-token in a --config file (mode 0600)\"\n");
     /* options checked the address and refused an empty token */
     if (!is_loopback_addr(o.cfg.admin) && o.cfg.admin_token == NULL) {
         fprintf(stderr,

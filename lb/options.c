@@ -21,7 +21,9 @@ const char options_usage[] =
     "  --admin ADDR               admin API listener (default 127.0.0.1:0; loopback unless\n"
     "                             --admin-token is given)\n"
     "  --admin-token TOKEN        require 'Authorization: Bearer TOKEN' on the admin API\n"
-    "                             (not empty)\n"
+    "                             (not empty). Here ps shows it to every local user until\n"
+    "                             lb has erased it (lb warns): put admin-token in a --config\n"
+    "                             file (mode 0600) instead\n"
     "  --node NAME=HOST:PORT      a farm member (repeat)\n"
     "  --weight NAME=N            a member's weight, 0..256 (default 1)\n"
     "  --dispatch request|connection\n"
@@ -443,7 +445,14 @@ int options_parse(struct lb_options *o, int argc, char **argv, struct errbuf *er
                 return -1;
             continue;
         }
-        if (options_set(o, name, optarg ? optarg : "", err) != 0)
+        int set = options_set(o, name, optarg ? optarg : "", err);
+        if (strcmp(name, "admin-token") == 0 && optarg) {
+            /* Copied by options_set: erase it where ps reads it (/proc/PID/cmdline is served
+             * from this memory). ps showed it from exec until here; main warns. */
+            memset(optarg, 0, strlen(optarg));
+            o->admin_token_on_argv = set == 0;
+        }
+        if (set != 0)
             return -1;
     }
     if (optind < argc) {

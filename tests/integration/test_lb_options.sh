@@ -84,4 +84,47 @@ config_error "admin without a port on line 3" "bad\.ini:3: --admin: '127\.0\.0\.
 config_error "max-sessions = 0 on line 2" "bad\.ini:2: --max-sessions: a number from 1" \
   "listen = 127.0.0.1:0" "max-sessions = 0"
 
+# --- --admin-token on the command line: erased from argv, a warning, still required ----------
+# The token is random per run, and looked for with grep -f so that it never reaches the output.
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/token"
+token=$(cat "$T/token")
+lb_must_start tok --node web1=127.0.0.1:1 --health-path '' --admin-token "$token"
+tr '\0' ' ' <"/proc/${SN_PID[tok]}/cmdline" >"$T/tok.cmdline"
+like "--admin-token: /proc/PID/cmdline still shows the option" "$(cat "$T/tok.cmdline")" \
+  '--admin-token +$'
+ok_unless "--admin-token: /proc/PID/cmdline does not hold the token while lb runs" \
+  grep -qF -f "$T/token" "$T/tok.cmdline"
+is "--admin-token: one warning event, before the ready lines" \
+  "$(grep -c 'event=warning' "${SN_LOG[tok]}"):$(sed -n 1p "${SN_LOG[tok]}")" \
+  '1:lb event=warning what="admin token on the command line: ps shows it; put admin-token in a --config file (mode 0600)"'
+ok_unless "--admin-token: the log never shows the token" grep -qF -f "$T/token" "${SN_LOG[tok]}"
+LB_TOKEN=
+lb_api tok GET /nodes
+is "--admin-token: still required: 401 without it" "$ST" 401
+LB_TOKEN=$token
+lb_api tok GET /nodes
+is "--admin-token: 200 with it" "$ST" 200
+LB_TOKEN=Bearer-not-$token
+lb_api tok GET /nodes
+is "--admin-token: 401 with another" "$ST" 401
+LB_TOKEN=
+
+printf 'listen = 127.0.0.1:0\nadmin = 127.0.0.1:0\nnode = web1=127.0.0.1:1\nhealth-path =\nadmin-token = %s\n' \
+  "$token" >"$T/tok.ini"
+chmod 600 "$T/tok.ini"
+lb_must_start tokcfg --config "$T/tok.ini"
+unlike "admin-token in --config: no warning" "$(cat "${SN_LOG[tokcfg]}")" 'event=warning'
+LB_TOKEN=$token
+lb_api tokcfg GET /nodes
+is "admin-token in --config: 200 with it" "$ST" 200
+LB_TOKEN=
+lb_api tokcfg GET /nodes
+is "admin-token in --config: 401 without it" "$ST" 401
+out=$("$LB" --help)
+like "lb --help: --admin-token says ps shows it" "$out" 'ps shows it'
+if [ -n "${FARM_SOURCE_DIR:-}" ]; then
+  like "docs/lb.md: the --admin-token row says so" \
+    "$(grep '^| `--admin-token TOKEN`' "$FARM_SOURCE_DIR/docs/lb.md")" 'ps.*--config'
+fi
+
 lb_finish
