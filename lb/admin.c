@@ -11,7 +11,7 @@
 /* SSE followers of GET /events?follow=1. */
 struct follower {
     struct httpd_stream *s;
-    uint64_t seq;
+    uint64_t seq; /* the last event id the stream took (sent, or announced lost) */
     struct follower *next;
 };
 
@@ -108,25 +108,57 @@ static void stats_json(struct lb *lb, struct buf *b)
                tc.rejected, tc.lost, tc.key_mismatch);
 }
 
+/* One metric without labels: its HELP and TYPE lines and its sample. */
+static void metric(struct buf *b, const char *name, const char *type, const char *help,
+                   unsigned long long v)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
+}
+
+/* Everything /stats says, and per node its state and requests. Counters end in _total. */
 static void metrics_text(struct lb *lb, struct buf *b)
 {
     const struct lb_stats *s = &lb->stats;
     struct trace_counts tc;
     trace_counts(lb->trace, &tc);
-    buf_printf(b,
-               "# HELP farmlb_requests_total Requests received from clients.\n"
-               "# TYPE farmlb_requests_total counter\nfarmlb_requests_total %llu\n",
-               s->requests);
+    buf_puts(b, "# HELP farmlb_info How lb runs (the value is always 1).\n"
+                "# TYPE farmlb_info gauge\nfarmlb_info{listen=\"");
+    buf_json(b, lb->listen_addr, strlen(lb->listen_addr)); /* JSON escapes suit label values */
+    buf_printf(b, "\",dispatch=\"%s\",affinity=\"%s\"} 1\n", lb_dispatch_name(lb->cfg.dispatch),
+               lb_affinity_name(lb->cfg.affinity));
+    metric(b, "farmlb_connections_total", "counter", "Client connections accepted.",
+           s->connections);
+    metric(b, "farmlb_open_connections", "gauge", "Open client connections.", s->open_clients);
+    metric(b, "farmlb_open_backend_connections", "gauge",
+           "Open connections to nodes, busy or idle.", s->open_backends);
+    metric(b, "farmlb_requests_total", "counter", "Requests received from clients.", s->requests);
     buf_puts(b, "# HELP farmlb_responses_total Answers sent to clients, by status class.\n"
                 "# TYPE farmlb_responses_total counter\n");
     for (int i = 1; i <= 5; i++)
         buf_printf(b, "farmlb_responses_total{class=\"%dxx\"} %llu\n", i, s->responses[i]);
+    metric(b, "farmlb_retries_total", "counter", "Requests sent to another node after a failure.",
+           s->retries);
+    metric(b, "farmlb_no_node_total", "counter", "503 answers: no node was available.",
+           s->no_node_503);
+    metric(b, "farmlb_gateway_timeouts_total", "counter",
+           "504 answers: no answer within --timeout-server.", s->timeouts_504);
+    metric(b, "farmlb_bad_gateway_total", "counter", "502 answers: a node failed to answer.",
+           s->bad_gateway_502);
+    metric(b, "farmlb_client_errors_total", "counter",
+           "Answers lb made itself to bad or refused requests (400, 403, 408, 413, 431, 501, "
+           "505).",
+           s->client_errors);
+    metric(b, "farmlb_sessions_tracked", "gauge", "Sessions the trace holds now.",
+           tc.sessions_tracked);
     buf_printf(b,
-               "# HELP farmlb_retries_total Requests sent to another node after a failure.\n"
-               "# TYPE farmlb_retries_total counter\nfarmlb_retries_total %llu\n"
-               "# HELP farmlb_open_connections Open client connections.\n"
-               "# TYPE farmlb_open_connections gauge\nfarmlb_open_connections %u\n",
-               s->retries, s->open_clients);
+               "# HELP farmlb_session_events_total Session events seen by the tracer.\n"
+               "# TYPE farmlb_session_events_total counter\n"
+               "farmlb_session_events_total{event=\"issued\"} %llu\n"
+               "farmlb_session_events_total{event=\"session-hop\"} %llu\n"
+               "farmlb_session_events_total{event=\"rejected\"} %llu\n"
+               "farmlb_session_events_total{event=\"session-lost\"} %llu\n"
+               "farmlb_session_events_total{event=\"key-mismatch\"} %llu\n",
+               tc.issued, tc.hops, tc.rejected, tc.lost, tc.key_mismatch);
     buf_puts(b, "# HELP farmlb_node_up Node state (1 when up).\n# TYPE farmlb_node_up gauge\n");
     for (size_t i = 0; i < POOL_MAX; i++) {
         const struct lb_node *n = lb->pool.slot[i];
@@ -142,32 +174,62 @@ static void metrics_text(struct lb *lb, struct buf *b)
             buf_printf(b, "farmlb_node_requests_total{node=\"%s\"} %llu\n", n->name,
                        n->stats.requests);
     }
-    buf_printf(b,
-               "# HELP farmlb_session_events_total Session events seen by the tracer.\n"
-               "# TYPE farmlb_session_events_total counter\n"
-               "farmlb_session_events_total{event=\"issued\"} %llu\n"
-               "farmlb_session_events_total{event=\"session-hop\"} %llu\n"
-               "farmlb_session_events_total{event=\"rejected\"} %llu\n"
-               "farmlb_session_events_total{event=\"session-lost\"} %llu\n"
-               "farmlb_session_events_total{event=\"key-mismatch\"} %llu\n",
-               tc.issued, tc.hops, tc.rejected, tc.lost, tc.key_mismatch);
 }
 
 /* ---- Server-Sent Events ---------------------------------------------------------------- */
 
+/* Room one event takes at most on the stream: its fields are bounded (struct trace_event),
+ * and JSON escaping at most sextuples a byte. */
+#define SSE_EVENT_MAX 4096
+
 struct push_ctx {
-    struct follower *f;
     struct buf *b;
+    uint64_t last;    /* the newest id in b */
+    bool out_of_room; /* no memory for the next event: b ends with `last` */
 };
 
 static void push_one(void *arg, uint64_t seq, const struct trace_event *e)
 {
     struct push_ctx *p = arg;
+    /* Reserved first, so that an event is in b whole or not at all. */
+    if (p->out_of_room || buf_reserve(p->b, SSE_EVENT_MAX) != 0) {
+        p->out_of_room = true;
+        return;
+    }
     buf_printf(p->b, "id: %llu\nevent: %s\ndata: ", (unsigned long long)seq,
                trace_event_name(e->kind));
     trace_json_event(e, seq, p->b);
     buf_puts(p->b, "\n\n");
-    p->f->seq = seq;
+    p->last = seq;
+}
+
+/* Send a follower what it has not had yet. Events the ring no longer holds are announced by
+ * one gap event whose id is the last one lost (so a reconnect's Last-Event-ID goes on from
+ * there). A follower whose queue is full (it does not read) keeps its place and gets the
+ * rest on a later tick, once the queue has drained: an event is never skipped silently. */
+static void push_follower(struct admin *a, struct follower *f, struct buf *b)
+{
+    if (httpd_stream_queued(f->s) > HTTPD_STREAM_QUEUE_MAX)
+        return; /* not worth building what would be refused */
+    uint64_t oldest, newest;
+    trace_events_span(a->lb->trace, &oldest, &newest);
+    if (newest <= f->seq)
+        return;
+    buf_clear(b);
+    if (buf_reserve(b, SSE_EVENT_MAX) != 0)
+        return; /* out of memory: try again on the next tick */
+    struct push_ctx p = {.b = b, .last = f->seq};
+    if (f->seq + 1 < oldest) {
+        buf_printf(b,
+                   "id: %llu\nevent: gap\ndata: {\"kind\":\"gap\",\"first\":%llu,\"last\":%llu}"
+                   "\n\n",
+                   (unsigned long long)(oldest - 1), (unsigned long long)(f->seq + 1),
+                   (unsigned long long)(oldest - 1));
+        p.last = oldest - 1;
+    }
+    trace_events_since(a->lb->trace, p.last, push_one, &p);
+    if (b->len > 0 && httpd_stream_send(f->s, b->data, b->len) == 0)
+        f->seq = p.last;
 }
 
 static void push_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -177,13 +239,8 @@ static void push_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct admin *a = w->data;
     struct buf b;
     buf_init(&b);
-    for (struct follower *f = a->followers; f; f = f->next) {
-        buf_clear(&b);
-        struct push_ctx p = {.f = f, .b = &b};
-        trace_events_since(a->lb->trace, f->seq, push_one, &p);
-        if (b.len)
-            httpd_stream_send(f->s, b.data, b.len);
-    }
+    for (struct follower *f = a->followers; f; f = f->next)
+        push_follower(a, f, &b);
     buf_cleanup(&b);
 }
 
@@ -216,8 +273,32 @@ static void collect_cb(void *arg, uint64_t seq, const struct trace_event *e)
     trace_json_event(e, seq, col->b);
 }
 
-static void events(struct admin *a, int method, const char *query, size_t qlen, struct response *rs)
+/* Where a new follower starts: after the id its Last-Event-ID names (a reconnect), so that
+ * nothing is sent twice and a gap shows what the ring lost meanwhile; without one (or with
+ * one that is not a number), or with one ahead of the newest event (it came from an earlier
+ * run of lb, whose ids started over), at the oldest event kept. */
+static uint64_t follower_start(struct admin *a, const struct request_ctx *rq)
 {
+    uint64_t oldest, newest;
+    trace_events_span(a->lb->trace, &oldest, &newest);
+    uint64_t start = oldest ? oldest - 1 : 0;
+    size_t len;
+    const char *h = http_header_get(rq->req, rq->buf, "Last-Event-ID", &len);
+    if (h == NULL || len == 0 || len > 19)
+        return start;
+    uint64_t id = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (h[i] < '0' || h[i] > '9')
+            return start;
+        id = id * 10 + (uint64_t)(h[i] - '0');
+    }
+    return id <= newest ? id : start;
+}
+
+static void events(struct admin *a, const struct request_ctx *rq, const char *query, size_t qlen,
+                   struct response *rs)
+{
+    int method = rq->req->method;
     char follow[8];
     bool sse =
         http_param(query, qlen, "follow", follow, sizeof follow) > 0 && strcmp(follow, "0") != 0;
@@ -241,6 +322,7 @@ static void events(struct admin *a, int method, const char *query, size_t qlen, 
         return;
     }
     response_header(rs, "Content-Type", "text/event-stream");
+    f->seq = follower_start(a, rq);
     f->s = response_stream(rs, follower_closed, a);
     f->next = a->followers;
     a->followers = f;
@@ -304,8 +386,10 @@ static void node_action(struct admin *a, struct lb_node *n, const char *action, 
             json_error(rs, 400, "give ?w=N with N from 0 to 256");
             return;
         }
-        pool_set_weight(&lb->pool, n, (unsigned)v);
-        fprintf(stderr, "lb event=node-weight node=%s weight=%ld\n", n->name, v);
+        unsigned from = n->weight;
+        if (pool_set_weight(&lb->pool, n, (unsigned)v))
+            trace_note_weight(lb->trace, ev_time(), n->name, (unsigned)v, from, "admin");
+        fprintf(stderr, "lb event=node-weight node=%s weight=%ld from=%u\n", n->name, v, from);
     } else {
         json_error(rs, 404, "unknown action: use drain, stop, start or weight");
         return;
@@ -451,7 +535,7 @@ static void admin_handle(void *app, const struct request_ctx *rq, struct respons
         response_header(rs, "Content-Type", "application/json");
         trace_json_matrix(lb->trace, rs->body);
     } else if (IS("/events")) {
-        events(a, m, query, qlen, rs);
+        events(a, rq, query, qlen, rs);
     } else { /* /sessions/ID */
         char id[40];
         size_t ilen = plen - 10;

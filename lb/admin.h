@@ -5,7 +5,8 @@
  *   GET /nodes, GET /nodes/NAME, POST /nodes (name, address, weight), DELETE /nodes/NAME
  *   POST /nodes/NAME/drain|stop|start, POST /nodes/NAME/weight?w=N
  *   GET /stats, GET /metrics (Prometheus text), GET /sessions, GET /sessions/ID,
- *   GET /matrix, GET /events (?follow=1: Server-Sent Events)
+ *   GET /matrix, GET /events (?follow=1: Server-Sent Events; a Last-Event-ID resumes after
+ *   that id; ids a follower can no longer get are announced by an "event: gap")
  *
  * HEAD works wherever GET does. Every error is {"error": "..."}: the API's own, and those of
  * the HTTP server under it (httpd's json_errors); a 405 carries Allow. */

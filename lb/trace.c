@@ -97,6 +97,7 @@ static const char *const event_names[TRACE_EVENT_KIND_COUNT] = {
     [TRACE_KEY_MISMATCH] = "key-mismatch",
     [TRACE_CLEARED] = "cleared",
     [TRACE_NODE_STATE] = "node-state",
+    [TRACE_NODE_WEIGHT] = "node-weight",
 };
 
 const char *trace_event_name(enum trace_event_kind k)
@@ -179,6 +180,7 @@ struct obs_ctx {
     uint16_t key;
     enum verdict ticket, session;
     bool login_redirect;
+    bool carries_ticket; /* the request carried a ticket-like cookie */
     char user[USER_LEN];
 };
 
@@ -509,6 +511,7 @@ static void event_from(const struct trace *t, const struct session *s, const str
     copy_str(e->key_node, sizeof e->key_node, fp_text(t, r->key_node));
     copy_str(e->key_from, sizeof e->key_from, fp_text(t, r->key_from));
     e->user[0] = '\0';
+    e->weight = e->weight_from = 0;
 }
 
 /* Record an event of session si: the global ring, the session's timeline, the counts. */
@@ -681,8 +684,8 @@ static void infer(struct trace *t, uint32_t si, const struct obs_ctx *c, bool ti
             return;
         }
         cause = C_COOKIE_CLEARED;
-    } else if (ticket_like && c->login_redirect) {
-        cause = C_LOGIN_REDIRECT;
+    } else if (c->login_redirect && (ticket_like || (hopped && !c->carries_ticket))) {
+        cause = C_LOGIN_REDIRECT; /* see trace.h: what it means for each kind */
     } else if (reissues && hopped) {
         cause = C_INFERRED_REISSUE;
     }
@@ -771,6 +774,10 @@ void trace_observe(struct trace *t, const struct trace_obs *o)
     c.login_redirect = (o->status == 302 || o->status == 303) && o->location != NULL &&
                        contains_ci(o->location, LOCATION_SCAN, "login");
     copy_clean(c.user, sizeof c.user, o->farm_user);
+    c.carries_ticket = false;
+    for (size_t i = 0; i < t->n_cookies; i++)
+        if (t->ticket_like[i] && o->req_value[i] != NULL && o->req_len[i] > 0)
+            c.carries_ticket = true;
     for (size_t i = 0; i < t->n_cookies; i++)
         observe_cookie(t, &c, i);
 }
@@ -790,6 +797,29 @@ void trace_note_state(struct trace *t, double now, const char *node, const char 
     copy_clean(e->node, sizeof e->node, node);
     copy_clean(e->verdict, sizeof e->verdict, state);
     copy_clean(e->cause, sizeof e->cause, reason);
+}
+
+void trace_note_weight(struct trace *t, double now, const char *node, unsigned weight,
+                       unsigned from, const char *reason)
+{
+    uint64_t seq;
+    struct trace_event *e = ring_next(t, &seq);
+    memset(e, 0, sizeof *e);
+    e->time = now;
+    e->kind = TRACE_NODE_WEIGHT;
+    copy_clean(e->node, sizeof e->node, node);
+    copy_clean(e->cause, sizeof e->cause, reason);
+    e->weight = weight;
+    e->weight_from = from;
+}
+
+void trace_events_span(const struct trace *t, uint64_t *oldest, uint64_t *newest)
+{
+    *newest = t->last_seq;
+    if (t->last_seq == 0)
+        *oldest = 0;
+    else
+        *oldest = t->last_seq < t->max_events ? 1 : t->last_seq - t->max_events + 1;
 }
 
 uint64_t trace_events_since(const struct trace *t, uint64_t since,
@@ -926,6 +956,13 @@ void trace_json_event(const struct trace_event *e, uint64_t seq, struct buf *out
     bool node_state = e->kind == TRACE_NODE_STATE;
     buf_printf(out, "{\"seq\":%" PRIu64 ",\"time\":\"%s\",\"kind\":\"%s\"", seq, when,
                trace_event_name(e->kind));
+    if (e->kind == TRACE_NODE_WEIGHT) {
+        JSON_OPT(out, "node", e, node);
+        buf_printf(out, ",\"weight\":%u,\"previous\":%u", e->weight, e->weight_from);
+        JSON_OPT(out, "reason", e, cause);
+        buf_puts(out, "}");
+        return;
+    }
     JSON_OPT(out, "session", e, session);
     JSON_OPT(out, "cookie", e, cookie);
     JSON_OPT(out, "node", e, node);

@@ -12,7 +12,7 @@
  *   events    issued, checked (accepted on a node), hop (node A → node B), rejected (with
  *             the verdict, the issuer, and both nodes' key fingerprints), session-lost (with
  *             a cause: session-store-miss, node-down, state-server-error, inferred-*),
- *             key-mismatch, cleared (logout), node-state
+ *             key-mismatch, cleared (logout), node-state, node-weight
  *   matrix    per cookie, issuer × checker counts of accepted and rejected checks
  *
  * Cookie kinds. A configured cookie whose name contains "AUTH" (case-insensitive; so
@@ -28,13 +28,21 @@
  *            id) → session-lost, matrix rejected, cause node-down when the session just hopped
  *            away from a node trace_note_state last called down or stopped, else
  *            session-store-miss. error → session-lost, cause state-server-error. off: nothing.
- * Without the header (any other backend) trouble is inferred, verdict "inferred":
- *   ticket   a 302/303 to a Location containing "login" (case-insensitive) → rejected,
- *            inferred-login-redirect; the cookie cleared right after a hop → rejected,
- *            inferred-cookie-cleared; re-issued with another value right after a hop →
- *            rejected, inferred-reissue. Matrix rejected when the issuer is known.
- *   session  cleared or re-issued with another value right after a hop → session-lost,
- *            inferred-cookie-cleared / inferred-reissue.
+ * Without the header (any other backend) trouble is inferred, verdict "inferred". A login
+ * redirect is a 302/303 to a Location containing "login" (case-insensitive); it is judged
+ * only for the cookies the request carried (a redirect without one is a user not logged in).
+ *   ticket   a login redirect → rejected, inferred-login-redirect (the node refused the
+ *            ticket, on a hop or not: expiry too); the cookie cleared right after a hop →
+ *            rejected, inferred-cookie-cleared; re-issued with another value right after a
+ *            hop → rejected, inferred-reissue.
+ *   session  a login redirect right after a hop, when the request carried no ticket-like
+ *            cookie → session-lost, inferred-login-redirect: an app that keeps its login in
+ *            session state sends the user to log in when the new node does not know the
+ *            session (no state was refused; it was not there). Without a hop the session
+ *            may be fine and the user not logged in; with a ticket, the redirect is the
+ *            ticket's. Cleared or re-issued with another value right after a hop →
+ *            session-lost, inferred-cookie-cleared / inferred-reissue.
+ *   Matrix rejected when the issuer is known.
  * A cookie cleared without a hop (or with the header present) is a logout: a cleared event.
  * "checked" is recorded only when it says something: the session's first verdict, after a
  * hop, or when the verdict changed; rejections and losses are recorded every time. A hop is
@@ -75,12 +83,13 @@ enum trace_event_kind {
     TRACE_REJECTED,
     TRACE_SESSION_LOST,
     TRACE_KEY_MISMATCH,
-    TRACE_CLEARED,    /* the node cleared the cookie without trouble in sight: a logout */
-    TRACE_NODE_STATE, /* recorded by lb for node state changes (trace_note_state) */
+    TRACE_CLEARED,     /* the node cleared the cookie without trouble in sight: a logout */
+    TRACE_NODE_STATE,  /* recorded by lb for node state changes (trace_note_state) */
+    TRACE_NODE_WEIGHT, /* recorded by lb for weight changes (trace_note_weight) */
     TRACE_EVENT_KIND_COUNT,
 };
 /* "issued", "checked", "session-hop", "rejected", "session-lost", "key-mismatch", "cleared",
- * "node-state". */
+ * "node-state", "node-weight". */
 const char *trace_event_name(enum trace_event_kind k);
 
 /* Which field holds what, by kind (empty string when unknown or not applicable):
@@ -91,7 +100,8 @@ const char *trace_event_name(enum trace_event_kind k);
  *   session-lost  node, from = the session's previous node, verdict, cause
  *   key-mismatch  node = checker, from = issuer, key_node, key_from
  *   cleared       node
- *   node-state    node, verdict = the new state, cause = the reason */
+ *   node-state    node, verdict = the new state, cause = the reason
+ *   node-weight   node, weight and weight_from (the new and the previous), cause = reason */
 struct trace_event {
     double time;
     enum trace_event_kind kind;
@@ -104,6 +114,7 @@ struct trace_event {
     char key_node[48]; /* the node's key fingerprint, when known */
     char key_from[48]; /* the issuer's key fingerprint, when known */
     char user[48];     /* X-Farm-User, when known */
+    unsigned weight, weight_from; /* node-weight only */
 };
 
 /* One answered request, as the proxy saw it. Strings are borrowed for the call; the
@@ -144,14 +155,22 @@ void trace_observe(struct trace *t, const struct trace_obs *o);
  * stopped also make a session lost right after hopping away from that node "node-down". */
 void trace_note_state(struct trace *t, double now, const char *node, const char *state,
                       const char *reason);
+/* A node's weight changed from `from` to `weight`: a node-weight event (NLB converges on it). */
+void trace_note_weight(struct trace *t, double now, const char *node, unsigned weight,
+                       unsigned from, const char *reason);
 
 /* Events after sequence number `since` (0: all kept), oldest first, into fn; returns the
  * sequence number of the newest event (0: none yet). Sequence numbers start at 1 and grow by
- * one per event; a follower that fell behind the ring misses the overwritten ones. e is
- * borrowed for the call; fn must not call back into the trace. For SSE followers. */
+ * one per event; a follower that fell behind the ring misses the overwritten ones (see
+ * trace_events_span). e is borrowed for the call; fn must not call back into the trace. For
+ * SSE followers. */
 uint64_t trace_events_since(const struct trace *t, uint64_t since,
                             void (*fn)(void *arg, uint64_t seq, const struct trace_event *e),
                             void *arg);
+/* The sequence numbers of the oldest and the newest event the ring still keeps (both 0 when
+ * there is none yet): a follower at `since` lost since + 1 .. oldest - 1 when since + 1 <
+ * oldest. */
+void trace_events_span(const struct trace *t, uint64_t *oldest, uint64_t *newest);
 
 /* JSON renderings for the admin API, appended to out (on out of memory, out may hold a
  * truncated document). Times are ISO 8601 UTC with milliseconds; unknown names are null.
@@ -165,7 +184,8 @@ uint64_t trace_events_since(const struct trace *t, uint64_t since,
  *   "last_verdict","key_issuer","key_checker"},...]} — only cells with a count.
  * event: {"seq","time","kind","session","cookie","node","from","verdict","cause","key_node",
  *   "key_from","user"}, members with empty values left out; a node-state event says "state"
- *   and "reason" for verdict and cause. */
+ *   and "reason" for verdict and cause; a node-weight event is {"seq","time","kind","node",
+ *   "weight","previous","reason"} with the weights as numbers. */
 void trace_json_sessions(const struct trace *t, struct buf *out, size_t limit);
 int trace_json_session(const struct trace *t, const char *id, struct buf *out);
 void trace_json_matrix(const struct trace *t, struct buf *out);

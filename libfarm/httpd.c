@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* A connection's life: READING (waiting for or parsing a request), WAITING (a delayed or
@@ -191,6 +192,21 @@ static void conn_reading(struct conn *c)
                                    s->opts.idle_timeout, &c->header_deadline));
 }
 
+/* Whether the handler's head lines (each "Name: value\r\n") include a header called name. */
+static bool head_has(const struct buf *head, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (size_t at = 0; at < head->len;) {
+        const char *line = head->data + at;
+        const char *eol = memchr(line, '\n', head->len - at);
+        size_t llen = eol ? (size_t)(eol - line) + 1 : head->len - at;
+        if (llen > nlen && line[nlen] == ':' && strncasecmp(line, name, nlen) == 0)
+            return true;
+        at += llen;
+    }
+    return false;
+}
+
 /* Build the bytes of rs into c->out. */
 static void conn_build(struct conn *c, int method)
 {
@@ -201,10 +217,14 @@ static void conn_build(struct conn *c, int method)
     c->close_after = close;
     http_start_response(&c->out, rs->status, close);
     buf_append(&c->out, c->head.data ? c->head.data : "", c->head.len);
-    if (rs->stream)
-        buf_puts(&c->out, "Cache-Control: no-cache\r\n\r\n"); /* close-delimited */
-    else
+    if (rs->stream) {
+        /* close-delimited; one Cache-Control, the handler's if it gave one */
+        if (!head_has(&c->head, "Cache-Control"))
+            buf_puts(&c->out, "Cache-Control: no-cache\r\n");
+        buf_puts(&c->out, "\r\n");
+    } else {
         buf_printf(&c->out, "Content-Length: %zu\r\n\r\n", c->body.len);
+    }
     if (method != HTTP_HEAD)
         buf_append(&c->out, c->body.data ? c->body.data : "", c->body.len);
 }
@@ -651,13 +671,19 @@ int httpd_stream_send(struct httpd_stream *s, const void *data, size_t len)
         buf_consume(&c->out, c->sent);
         c->sent = 0;
     }
-    if (c->out.len > 1024 * 1024)
-        return -1; /* a client that does not read: drop data rather than grow */
+    if (c->out.len > HTTPD_STREAM_QUEUE_MAX)
+        return -1; /* a client that does not read: refuse data rather than grow */
     if (buf_append(&c->out, data, len) != 0)
         return -1;
     if (c->state == CONN_WRITING)
         ev_io_start(c->srv->loop, &c->ww);
     return 0;
+}
+
+size_t httpd_stream_queued(const struct httpd_stream *s)
+{
+    const struct conn *c = (const struct conn *)s;
+    return c->out.len - c->sent;
 }
 
 void httpd_stream_close(struct httpd_stream *s)

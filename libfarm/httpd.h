@@ -51,12 +51,21 @@ typedef void (*httpd_handler_fn)(void *app, const struct request_ctx *rq, struct
 
 /* A streamed answer (Server-Sent Events): no Content-Length, the connection stays open and
  * the application pushes more body with httpd_stream_send until it or the client closes.
- * The handle is valid until on_close(arg, s) runs (client gone, or httpd_stream_close). */
+ * The handle is valid until on_close(arg, s) runs (client gone, or httpd_stream_close). The
+ * head gets "Cache-Control: no-cache" unless the handler added a Cache-Control of its own. */
 struct httpd_stream;
 struct httpd_stream *response_stream(struct response *rs,
                                      void (*on_close)(void *arg, struct httpd_stream *s),
                                      void *arg);
+/* Bytes a stream may hold unsent before httpd_stream_send refuses more. */
+#define HTTPD_STREAM_QUEUE_MAX (1024 * 1024)
+/* Queue data (copied) to go out: 0, or -1 (nothing queued) when the stream is closed, out of
+ * memory, or more than HTTPD_STREAM_QUEUE_MAX bytes wait for a client that does not read.
+ * What was refused is the caller's to send again later (httpd_stream_queued tells when the
+ * queue has drained) or to give up on. */
 int httpd_stream_send(struct httpd_stream *s, const void *data, size_t len);
+/* Bytes queued on the stream and not yet sent. */
+size_t httpd_stream_queued(const struct httpd_stream *s);
 void httpd_stream_close(struct httpd_stream *s);
 
 struct httpd_opts {

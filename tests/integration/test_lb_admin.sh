@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # lb's admin API at the edges: the errors the HTTP server makes itself (413, 400, 431, 408)
 # are JSON like the API's own, in words rather than llhttp's code names (sim-node's stay
-# text); 405 says which methods a path takes (Allow); HEAD works wherever GET does; an empty
-# --admin-token is refused rather than leaving the API open.
+# text); 405 says which methods a path takes (Allow); HEAD works wherever GET does; GET
+# /metrics has every /stats figure in Prometheus form; an empty --admin-token is refused
+# rather than leaving the API open.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/tap.sh"
@@ -111,6 +112,68 @@ is "Origin: null: 403" "$ST" 403
 is "web1 was not stopped by any of them" "$(lb_node_state a web1)" up
 lb_api a GET /nodes -H 'Host: localhost' -H "Origin: http://127.0.0.1:9"
 is "Host localhost, Origin on 127.0.0.1: served" "$ST" 200
+
+# --- GET /metrics says what /stats says -------------------------------------------------------
+# Some traffic first: a 200, a 400 lb makes itself, a 503 with the only node stopped.
+proxy=${LB_ADDR[a]}
+sn_req GET "http://$proxy/whoami"
+is "through the proxy: 200" "$ST" 200
+split "$(raw "$proxy" 'GARBAGE\r\n\r\n')"
+is "GARBAGE to the proxy: 400" "$R_ST" 400
+lb_api a POST /nodes/web1/stop
+sn_req GET "http://$proxy/whoami"
+is "the only node stopped: 503" "$ST" 503
+lb_api a POST /nodes/web1/start
+lb_api a GET /stats
+stats=$BODY
+lb_api a GET /metrics
+is "GET /metrics: 200" "$ST" 200
+like "GET /metrics: Prometheus text" "$(sn_hdr Content-Type)" '^text/plain; version=0\.0\.4'
+metrics=$BODY
+sample() { printf '%s\n' "$metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+for pair in connections_total:.connections requests_total:.requests retries_total:.retries \
+  no_node_total:.no_node_503 gateway_timeouts_total:.timeouts_504 \
+  bad_gateway_total:.bad_gateway_502 client_errors_total:.client_errors \
+  'responses_total{class="2xx"}:.responses["2xx"]' 'responses_total{class="4xx"}:.responses["4xx"]' \
+  'responses_total{class="5xx"}:.responses["5xx"]' \
+  'session_events_total{event="issued"}:.sessions.issued' sessions_tracked:.sessions.tracked; do
+  want=$(jq -r "${pair#*:}" <<<"$stats")
+  is "/metrics farmlb_${pair%%:*} is /stats ${pair#*:} ($want)" "$(sample "farmlb_${pair%%:*}")" "$want"
+done
+is "... the 503, 400 and 200 were counted (/stats)" \
+  "$(jq -r '"\(.no_node_503) \(.client_errors) \(.responses["2xx"])"' <<<"$stats")" "1 1 1"
+for g in farmlb_open_connections farmlb_open_backend_connections; do
+  like "/metrics has the gauge $g" "$(sample "$g")" '^[0-9]+$'
+done
+like "/metrics farmlb_info names the listener, dispatch and affinity" \
+  "$(printf '%s\n' "$metrics" | grep '^farmlb_info{')" \
+  "^farmlb_info\\{listen=\"$proxy\",dispatch=\"request\",affinity=\"none\"\\} 1$"
+# The format: HELP and TYPE before each family's samples, counters (only) end in _total, no
+# series twice.
+form=$(printf '%s\n' "$metrics" | python3 -c '
+import re, sys
+help_, type_, seen, bad = set(), {}, set(), []
+for line in sys.stdin.read().splitlines():
+    if line.startswith("# HELP "):
+        help_.add(line.split()[2])
+    elif line.startswith("# TYPE "):
+        _, _, name, kind = line.split()
+        type_[name] = kind
+    elif line:
+        m = re.match(r"^([a-z_]+)(\{[^}]*\})? [0-9]+$", line)
+        if not m:
+            bad.append("unparsed: " + line)
+            continue
+        name = m.group(1)
+        if name not in help_ or name not in type_:
+            bad.append("no HELP/TYPE before " + name)
+        elif (type_[name] == "counter") != name.endswith("_total"):
+            bad.append("%s is a %s" % (name, type_[name]))
+        if line.rsplit(" ", 1)[0] in seen:
+            bad.append("twice: " + line)
+        seen.add(line.rsplit(" ", 1)[0])
+print("; ".join(bad))')
+is "/metrics: HELP and TYPE for every family, _total on counters only, no series twice" "$form" ""
 
 # --- an empty token is refused ---------------------------------------------------------------
 timeout 10 "$LB" --listen 127.0.0.1:0 --admin-token '' "${LB_NODE_ARGS[@]}" >"$T/tok.out" 2>&1

@@ -2,7 +2,9 @@
 # lb session tracing: a farm where web3 has other keys. A user logs in through lb (issued by
 # web1) and hops over the nodes request by request; lb's matrix, session list, timeline and
 # event stream show web3 rejecting web1's ticket (mac-mismatch, key-mismatch); the access
-# log has one line per request with the node, why, the status and the ticket verdict.
+# log has one line per request with the node, why, the status and the ticket verdict. Behind
+# an app that is not a sim-node, a login redirect after a hop is a lost session (its own
+# session cookie) or a rejected ticket (a ticket-like cookie name).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/tap.sh"
@@ -146,6 +148,67 @@ is "access log: requests with the cookie carry the session's id" \
   "$(sed -n '2,$p' "$T/access.log" | sed 's/.* session=//' | sort -u)" "$id"
 is "access log: the login (no cookie yet) has session=-" "$(head -n 1 "$T/access.log" | sed 's/.* session=//')" "-"
 ok_if "the cookie's value is in no log" sh -c "! grep -qF -- '$cookie' '$T/access.log' '${SN_LOG[lb]}'"
+# --- a backend that is not a sim-node: its own session cookie, a login redirect ---------------
+# loginnode keeps logins in in-process session state: a session issued by app1 is unknown to
+# app2, which sends the user to log in. No X-Farm-* headers: lb infers what happened.
+app_start() { # NAME COOKIE: start a loginnode; APP_ADDR[NAME]
+  local fifo=$T/$1.fifo fd line
+  mkfifo "$fifo"
+  python3 "$here/loginnode.py" --name "$1" --cookie "$2" >"$fifo" 2>"$T/$1.err" &
+  _sn_children+=("$!")
+  exec {fd}<"$fifo"
+  IFS= read -r -t 10 -u "$fd" line || sn_bail "loginnode $1 did not start"
+  cat <&"$fd" >"$T/$1.out" &
+  _sn_children+=("$!")
+  exec {fd}<&-
+  APP_ADDR[$1]=${line##*listen=}
+}
+declare -A APP_ADDR
+# hop_to_login LB COOKIE: log in (app1 issues the cookie), then a page with it on app2.
+hop_to_login() {
+  local jar=$T/jar.$1 u=http://${LB_ADDR[$1]}
+  sn_req GET "$u/login?user=bob" -c "$jar" -b "$jar"
+  like "$2 app: login on app1, which sets $2" "$(sn_hdr X-Served-By) $(sn_cookie "$2")" \
+    '^app1 [0-9a-f]{24}$'
+  sn_req GET "$u/page" -c "$jar" -b "$jar"
+  is "$2 app: the page, on app2, redirects to the login page" \
+    "$ST $(sn_hdr X-Served-By) $(sn_hdr Location)" "302 app2 /login?ReturnUrl=/page"
+  lb_api "$1" GET /events
+}
+app_start app1 SID
+app_start app2 SID
+lb_must_start sid --node "app1=${APP_ADDR[app1]}" --node "app2=${APP_ADDR[app2]}" \
+  --session-cookie SID --health-path '' --served-by
+hop_to_login sid SID
+ev=$(printf '%s' "$BODY" | jq -c '[.events[] | select(.kind == "session-lost" or .kind == "rejected")]')
+is "SID (a session cookie): one session-lost, no rejection" "$(jq -r '[.[].kind] | join(" ")' <<<"$ev")" \
+  session-lost
+is "... on app2, the session's from app1, cookie SID" \
+  "$(jq -r '.[0] | "\(.node) \(.from) \(.cookie)"' <<<"$ev")" "app2 app1 SID"
+is "... verdict inferred, cause inferred-login-redirect" \
+  "$(jq -r '.[0] | "\(.verdict) \(.cause)"' <<<"$ev")" "inferred inferred-login-redirect"
+lb_api sid GET /matrix
+is "SID: /matrix app1 → app2 rejected 1, accepted 0" \
+  "$(printf '%s' "$BODY" | jq -r '.cells[] | select(.cookie == "SID" and .issuer == "app1" and .checker == "app2") | "\(.rejected) \(.accepted) \(.last_verdict)"')" \
+  "1 0 inferred"
+# A request with no session cookie that is sent to log in is a user not logged in: nothing.
+sn_req GET "http://${LB_ADDR[sid]}/private"
+is "no cookie: app1 redirects to the login page too" "$ST $(sn_hdr X-Served-By)" "302 app1"
+lb_api sid GET /stats
+is "... and that is no loss, no rejection, no new session" \
+  "$(printf '%s' "$BODY" | jq -r '.sessions | "\(.lost) \(.rejected) \(.tracked)"')" "1 0 1"
+
+# The same app with a ticket-like cookie name: the ticket is rejected.
+app_start app3 AppAuth
+app_start app4 AppAuth
+lb_must_start auth --node "app1=${APP_ADDR[app3]}" --node "app2=${APP_ADDR[app4]}" \
+  --session-cookie AppAuth --health-path '' --served-by
+hop_to_login auth AppAuth
+ev=$(printf '%s' "$BODY" | jq -c '[.events[] | select(.kind == "session-lost" or .kind == "rejected")]')
+is "AppAuth (ticket-like): one rejected, inferred-login-redirect, on app2, issued by app1" \
+  "$(jq -r '[.[] | "\(.kind) \(.cause) \(.node) \(.from)"] | join(",")' <<<"$ev")" \
+  "rejected inferred-login-redirect app2 app1"
+
 sn_assert_no_secrets "$T/farm.config" "$T/other.config"
 
 lb_finish

@@ -215,6 +215,7 @@ static void test_trace_event_names(void **state)
     assert_string_equal(trace_event_name(TRACE_KEY_MISMATCH), "key-mismatch");
     assert_string_equal(trace_event_name(TRACE_CLEARED), "cleared");
     assert_string_equal(trace_event_name(TRACE_NODE_STATE), "node-state");
+    assert_string_equal(trace_event_name(TRACE_NODE_WEIGHT), "node-weight");
     assert_string_equal(trace_event_name(TRACE_EVENT_KIND_COUNT), "?");
 }
 
@@ -551,6 +552,150 @@ static void test_trace_infers_login_redirect_without_farm_headers(void **state)
     o.location = "/login"; /* not a redirect */
     trace_observe(t, &o);
     assert_int_equal(events(t, before)->n, 0);
+    trace_free(t);
+}
+
+/* An app that keeps its login in session state (a cookie of its own, not ticket-like) sends
+ * a user whose session the new node does not know to log in: the session was lost. */
+static void test_trace_infers_session_lost_from_login_redirect_after_hop(void **state)
+{
+    (void)state;
+    const char *names[] = {"SID"};
+    struct trace *t = trace_new(names, 1, 16, 64);
+    assert_non_null(t);
+    struct trace_obs o = answer(100, "web1", NULL);
+    set_cookie(&o, 0, SID_A);
+    trace_observe(t, &o);
+
+    /* On the node that issued it: the session may be fine and the user not logged in. */
+    uint64_t before = newest_seq(t);
+    o = answer(101, "web1", NULL);
+    carry(&o, 0, SID_A);
+    o.status = 302;
+    o.location = "/login?ReturnUrl=/page";
+    trace_observe(t, &o);
+    assert_int_equal(events(t, before)->n, 0);
+
+    /* Right after a hop: lost on web2. */
+    o.now = 102;
+    o.node = "web2";
+    trace_observe(t, &o);
+    struct capture *c = events(t, before);
+    assert_int_equal(c->n, 2);
+    assert_int_equal(c->ev[0].kind, TRACE_HOP);
+    const struct trace_event *l = only(c, TRACE_SESSION_LOST);
+    assert_string_equal(l->cookie, "SID");
+    assert_string_equal(l->verdict, "inferred");
+    assert_string_equal(l->cause, "inferred-login-redirect");
+    assert_string_equal(l->node, "web2");
+    assert_string_equal(l->from, "web1");
+    assert_int_equal(count_kind(c, TRACE_REJECTED), 0);
+
+    json_t *m = matrix_json(t);
+    json_t *web12 = cell(m, "SID", "web1", "web2");
+    assert_non_null(web12);
+    assert_int_equal(int_of(web12, "rejected"), 1);
+    assert_int_equal(int_of(web12, "accepted"), 0);
+    assert_string_equal(str_of(web12, "last_verdict"), "inferred");
+    json_decref(m);
+    json_t *js = session_json(t, SID_A);
+    assert_int_equal(int_of(js, "lost"), 1);
+    assert_int_equal(int_of(js, "rejections"), 0);
+    json_decref(js);
+
+    /* A redirect to the login page of a request that carried no traced cookie: a user not
+     * logged in, nothing else. */
+    before = newest_seq(t);
+    o = answer(103, "web1", NULL);
+    o.status = 302;
+    o.location = "/login?ReturnUrl=/page";
+    trace_observe(t, &o);
+    assert_int_equal(events(t, before)->n, 0);
+    struct trace_counts n;
+    trace_counts(t, &n);
+    assert_int_equal(n.sessions_tracked, 1);
+    assert_int_equal(n.lost, 1);
+    trace_free(t);
+}
+
+/* With a ticket and a session id on the request, a login redirect is the ticket's: the ticket
+ * is rejected, the session is not called lost. */
+static void test_trace_login_redirect_blames_the_ticket_not_the_session(void **state)
+{
+    (void)state;
+    struct trace *t = new_trace(16, 64);
+    struct trace_obs o = answer(100, "web1", NULL);
+    set_cookie(&o, AUTH, TICKET_A);
+    set_cookie(&o, SID, SID_A);
+    trace_observe(t, &o);
+
+    uint64_t before = newest_seq(t);
+    o = answer(101, "web2", NULL);
+    carry(&o, AUTH, TICKET_A);
+    carry(&o, SID, SID_A);
+    o.status = 302;
+    o.location = "/Account/Login.aspx?ReturnUrl=%2fcart";
+    trace_observe(t, &o);
+    struct capture *c = events(t, before);
+    assert_int_equal(count_kind(c, TRACE_HOP), 2);
+    const struct trace_event *r = only(c, TRACE_REJECTED);
+    assert_string_equal(r->cookie, ".ASPXAUTH");
+    assert_string_equal(r->cause, "inferred-login-redirect");
+    assert_int_equal(count_kind(c, TRACE_SESSION_LOST), 0);
+    trace_free(t);
+}
+
+static void test_trace_node_weight_event(void **state)
+{
+    (void)state;
+    struct trace *t = new_trace(4, 8);
+    trace_note_weight(t, 1700000000.25, "web1", 3, 1, "admin");
+    struct capture *c = events(t, 0);
+    assert_int_equal(c->n, 1);
+    const struct trace_event *e = only(c, TRACE_NODE_WEIGHT);
+    assert_string_equal(e->node, "web1");
+    assert_int_equal(e->weight, 3);
+    assert_int_equal(e->weight_from, 1);
+    assert_string_equal(e->cause, "admin");
+
+    struct buf b;
+    buf_init(&b);
+    trace_json_event(e, c->seq[0], &b);
+    json_t *j = parse(&b);
+    assert_int_equal(json_object_size(j), 7); /* seq time kind node weight previous reason */
+    assert_int_equal(int_of(j, "seq"), 1);
+    assert_string_equal(str_of(j, "time"), "2023-11-14T22:13:20.250Z");
+    assert_string_equal(str_of(j, "kind"), "node-weight");
+    assert_string_equal(str_of(j, "node"), "web1");
+    assert_int_equal(int_of(j, "weight"), 3);
+    assert_int_equal(int_of(j, "previous"), 1);
+    assert_string_equal(str_of(j, "reason"), "admin");
+    json_decref(j);
+    buf_cleanup(&b);
+
+    /* Weight 0 (no new clients) is a weight like any other. */
+    trace_note_weight(t, 1700000001, "web1", 0, 3, "admin");
+    e = &events(t, 1)->ev[0];
+    assert_int_equal(e->weight, 0);
+    assert_int_equal(e->weight_from, 3);
+    trace_free(t);
+}
+
+static void test_trace_events_span_follows_the_ring(void **state)
+{
+    (void)state;
+    struct trace *t = new_trace(4, 4);
+    uint64_t oldest = 99, newest = 99;
+    trace_events_span(t, &oldest, &newest);
+    assert_int_equal(oldest, 0);
+    assert_int_equal(newest, 0);
+    for (int i = 1; i <= 10; i++) {
+        trace_note_weight(t, i, "web1", (unsigned)i, (unsigned)i - 1, "admin");
+        trace_events_span(t, &oldest, &newest);
+        assert_int_equal(newest, i);
+        assert_int_equal(oldest, i <= 4 ? 1 : i - 3);
+        assert_int_equal(events(t, 0)->seq[0], oldest); /* what trace_events_since gives */
+    }
     trace_free(t);
 }
 
@@ -1070,6 +1215,8 @@ int main(void)
         cmocka_unit_test(test_trace_session_store_miss),
         cmocka_unit_test(test_trace_session_lost_after_its_node_went_down),
         cmocka_unit_test(test_trace_infers_login_redirect_without_farm_headers),
+        cmocka_unit_test(test_trace_infers_session_lost_from_login_redirect_after_hop),
+        cmocka_unit_test(test_trace_login_redirect_blames_the_ticket_not_the_session),
         cmocka_unit_test(test_trace_infers_cleared_cookie),
         cmocka_unit_test(test_trace_infers_reissue_after_hop),
         cmocka_unit_test(test_trace_renewal_continues_the_session),
@@ -1077,6 +1224,8 @@ int main(void)
         cmocka_unit_test(test_trace_lru_evicts_least_recently_used),
         cmocka_unit_test(test_trace_lru_churn_keeps_the_table_consistent),
         cmocka_unit_test(test_trace_ring_keeps_the_newest_events),
+        cmocka_unit_test(test_trace_events_span_follows_the_ring),
+        cmocka_unit_test(test_trace_node_weight_event),
         cmocka_unit_test(test_trace_timeline_keeps_the_newest),
         cmocka_unit_test(test_trace_json_parses_and_never_contains_cookie_values),
         cmocka_unit_test(test_trace_user_cut_keeps_whole_characters),
