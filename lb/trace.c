@@ -138,7 +138,7 @@ struct tnode {
     char name[NAME_LEN];
     uint16_t key;   /* its last fingerprint, FP_NONE before one is seen */
     uint16_t n_fps; /* fingerprints it added to the table */
-    bool down;      /* trace_note_state said down or stopped */
+    bool down;      /* trace_note_state said down, stopped or removed */
 };
 
 /* Open addressing with linear probing: slot index + 1 in idx1, 0 = empty (so a calloc'd
@@ -786,7 +786,9 @@ void trace_note_state(struct trace *t, double now, const char *node, const char 
                       const char *reason)
 {
     uint8_t n = node_intern(t, node);
-    bool down = state != NULL && (strcmp(state, "down") == 0 || strcmp(state, "stopped") == 0);
+    /* Gone from the pool counts as down: its users' later losses are the node's fault. */
+    bool down = state != NULL && (strcmp(state, "down") == 0 || strcmp(state, "stopped") == 0 ||
+                                  strcmp(state, "removed") == 0);
     if (n != NODE_NONE)
         t->node[n].down = down;
     uint64_t seq;

@@ -487,9 +487,23 @@ static void test_trace_session_lost_after_its_node_went_down(void **state)
     trace_observe(t, &o);
     assert_string_equal(only(events(t, before), TRACE_SESSION_LOST)->cause, "session-store-miss");
 
+    /* web1 removed from the pool: a loss after hopping away from it is the node's too. */
+    trace_note_state(t, 106, "web1", "up", "health check: ok");
+    o = answer(107, "web1", K1);
+    carry(&o, SID, SID_A);
+    o.farm_session = "found";
+    trace_observe(t, &o);
+    trace_note_state(t, 108, "web1", "removed", "admin");
+    before = newest_seq(t);
+    o = answer(109, "web2", K2);
+    carry(&o, SID, SID_A);
+    o.farm_session = "lost";
+    trace_observe(t, &o);
+    assert_string_equal(only(events(t, before), TRACE_SESSION_LOST)->cause, "node-down");
+
     /* The node-state events themselves. */
     struct capture *c = events(t, 0);
-    assert_int_equal(count_kind(c, TRACE_NODE_STATE), 2);
+    assert_int_equal(count_kind(c, TRACE_NODE_STATE), 4);
     const struct trace_event *ns = &c->ev[1];
     assert_int_equal(ns->kind, TRACE_NODE_STATE);
     assert_string_equal(ns->node, "web1");
