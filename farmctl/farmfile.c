@@ -52,6 +52,7 @@ static const struct key_spec farm_keys[] = {
     {"timeout-idle", K_DURATION, 0, 0, NULL, false},
     {"drain-timeout", K_DURATION, 0, 0, NULL, false},
     {"drain-quiet", K_DURATION, 0, 0, NULL, false},
+    {"drain-mode", K_ENUM, 0, 0, "users|connections", false},
     {"retries", K_NUMBER, 0, 16, NULL, false},
     {"session-cookie", K_STRING, 0, 0, NULL, true},
     {"max-sessions", K_NUMBER, 1, 10000000, NULL, false},

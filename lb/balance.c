@@ -285,7 +285,7 @@ struct lb_node *sticky_get(struct sticky *s, struct pool *p, uint64_t key, doubl
             continue;
         struct lb_node *n = e->node < POOL_MAX ? p->slot[e->node] : NULL;
         if (sticky_expired(s, e, now) || n == NULL || n->serial != e->serial ||
-            !node_serves_existing(n)) {
+            !node_serves_users(p, n)) {
             memset(e, 0, sizeof *e);
             return NULL;
         }
@@ -402,7 +402,7 @@ struct lb_node *balance_cookie_node(struct pool *p, const char *value, size_t le
     if (max_age > 0 && now - (double)t_issued > max_age)
         return NULL;
     struct lb_node *n = pool_find(p, name);
-    if (n == NULL || !node_serves_existing(n))
+    if (n == NULL || !node_serves_users(p, n))
         return NULL;
     if (issued != NULL)
         *issued = (double)t_issued;

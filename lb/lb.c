@@ -26,6 +26,7 @@ int lb_init(struct lb *lb, struct ev_loop *loop, const struct lb_config *cfg, st
     ev_init(&lb->drain_timer, drain_timer_cb);
     lb->drain_timer.data = lb;
     pool_init(&lb->pool);
+    lb->pool.drain_connections = cfg->drain_connections;
     lb->sticky = sticky_new(65536, 3600);
     lb->trace = trace_new(cfg->session_cookies, cfg->n_session_cookies, cfg->max_sessions, 4096);
     if (lb->sticky == NULL || lb->trace == NULL) {

@@ -39,8 +39,10 @@ struct lb_config {
     unsigned rise, fall;
     double timeout_connect, timeout_header, timeout_server, timeout_idle;
     unsigned retries;
-    double drain_timeout; /* draining nodes are stopped after this (0: never) */
-    double drain_quiet;   /* ... or once nothing is left on them for this long (0: never) */
+    double drain_timeout;   /* draining nodes are stopped after this (0: never) */
+    double drain_quiet;     /* ... or once nothing is left on them for this long (0: never) */
+    bool drain_connections; /* --drain-mode connections: a draining node keeps its open
+                               connections only, not its users (classic NLB drainstop) */
     const char *session_cookies[LB_COOKIES_MAX];
     size_t n_session_cookies;
     const char *affinity_cookie; /* name of lb's own cookie (AFFINITY_COOKIE) */

@@ -46,6 +46,10 @@ const char options_usage[] =
     "                             connection bound and no user sent to it for DUR\n"
     "                             (NLB drainstop's end; default 10s, 0: never)\n"
     "  --drain-timeout DUR        stop a draining node after DUR at most (default: never)\n"
+    "  --drain-mode MODE          users (default): a draining node keeps its open\n"
+    "                             connections and the users bound to it (HAProxy's drain,\n"
+    "                             NLB with extended affinity); connections: only its open\n"
+    "                             connections (classic NLB drainstop)\n"
     "  --session-cookie NAME      a session cookie to trace (repeat; default .ASPXAUTH and\n"
     "                             ASP.NET_SessionId)\n"
     "  --max-sessions N           sessions tracked, 1..10000000 (LRU; default 20000,\n"
@@ -332,6 +336,12 @@ int options_set(struct lb_options *o, const char *name, const char *value, struc
         return duration(name, v, &c->drain_timeout, err);
     } else if (IS("drain-quiet")) {
         return duration(name, v, &c->drain_quiet, err);
+    } else if (IS("drain-mode")) {
+        if (strcmp(v, "users") != 0 && strcmp(v, "connections") != 0) {
+            errbuf_set(err, "--drain-mode: users or connections, not '%s'", v);
+            return -1;
+        }
+        c->drain_connections = strcmp(v, "connections") == 0;
     } else if (IS("retries")) {
         if (number(name, v, 16, &n, err) != 0)
             return -1;
@@ -411,12 +421,14 @@ static int load_config(struct lb_options *o, const char *path, struct errbuf *er
 int options_parse(struct lb_options *o, int argc, char **argv, struct errbuf *err)
 {
     static const char *const names[] = {
-        "listen",        "admin",           "admin-token",      "node",           "weight",
-        "dispatch",      "affinity",        "cookie-name",      "cookie-idle",    "cookie-max",
-        "health-path",   "health-interval", "health-timeout",   "rise",           "fall",
-        "no-passive",    "timeout-connect", "timeout-header",   "timeout-server", "timeout-idle",
-        "drain-timeout", "drain-quiet",     "retries",          "session-cookie", "max-sessions",
-        "access-log",    "served-by",       "max-header-bytes", "max-body-bytes", "config",
+        "listen",           "admin",          "admin-token",    "node",
+        "weight",           "dispatch",       "affinity",       "cookie-name",
+        "cookie-idle",      "cookie-max",     "health-path",    "health-interval",
+        "health-timeout",   "rise",           "fall",           "no-passive",
+        "timeout-connect",  "timeout-header", "timeout-server", "timeout-idle",
+        "drain-timeout",    "drain-quiet",    "drain-mode",     "retries",
+        "session-cookie",   "max-sessions",   "access-log",     "served-by",
+        "max-header-bytes", "max-body-bytes", "config",
     };
     enum { N = sizeof names / sizeof names[0] };
     struct option longopts[N + 2];

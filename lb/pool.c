@@ -224,6 +224,11 @@ bool node_serves_existing(const struct lb_node *n)
     return n->state == NODE_UP || n->state == NODE_DRAINING;
 }
 
+bool node_serves_users(const struct pool *p, const struct lb_node *n)
+{
+    return n->state == NODE_UP || (n->state == NODE_DRAINING && !p->drain_connections);
+}
+
 int pool_parse_node_arg(const char *arg, char *name, size_t name_cap, char *addr, size_t addr_cap,
                         struct errbuf *err)
 {

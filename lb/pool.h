@@ -77,6 +77,9 @@ struct pool {
     uint64_t version; /* bumped on every change: add, remove, state, weight */
     /* balance_rr's cursor (with each node's rr_current): the version its counters belong
      * to, and the slot after the last pick, where ties start (cyclically) */
+    /* --drain-mode connections: users bound by affinity or lb's cookie leave a draining
+     * node on their next connection (node_serves_users) */
+    bool drain_connections;
     uint64_t rr_version;
     uint64_t rr_eligible; /* slots that took new clients at rr_version */
     unsigned rr_next;
@@ -110,6 +113,9 @@ bool pool_set_weight(struct pool *p, struct lb_node *n, unsigned weight);
 bool node_takes_new(const struct lb_node *n);
 /* Serves clients already bound to it (up or draining)? */
 bool node_serves_existing(const struct lb_node *n);
+/* Whether users bound to n (affinity, lb's cookie) still go there: while it is up, and
+ * while it drains unless the pool drains connections only. */
+bool node_serves_users(const struct pool *p, const struct lb_node *n);
 
 /* Parse "NAME=HOST:PORT" (the --node option), checking both parts as pool_add would.
  * Returns 0 or -1 with err. */

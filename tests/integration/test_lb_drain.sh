@@ -58,4 +58,27 @@ timeout 10 "$LB" --config "$T/hi.ini" >"$T/hi.out" 2>&1
 is "health-interval = 0s in --config: exit 2" "$?" 2
 like "... with file:line" "$(cat "$T/hi.out")" 'hi\.ini:2: --health-interval: more than 0'
 
+# --- --drain-mode: who a draining node keeps ----------------------------------------------------
+# Affinity single binds a client (an address of 127.0.0.0/8: curl --interface) to a node.
+# users (HAProxy's drain, NLB with extended affinity): the client's next connection still
+# goes to the draining node. connections (classic NLB drainstop): only open connections stay;
+# the client's next connection goes elsewhere, and with InProc sessions its session is lost.
+for mode in users connections; do
+  lb_must_start "dm-$mode" "${LB_NODE_ARGS[@]}" --health-path '' --affinity single \
+    --drain-mode "$mode" --drain-quiet 0
+  a=${LB_ADDR[dm-$mode]}
+  home=$(lb_node_of "http://$a/whoami" --interface 127.0.0.7)
+  lb_api "dm-$mode" POST "/nodes/$home/drain"
+  after=$(lb_node_of "http://$a/whoami" --interface 127.0.0.7)
+  if [ "$mode" = users ]; then
+    is "--drain-mode users: a bound client's new connection stays on draining $home" "$after" "$home"
+  else
+    ok_if "--drain-mode connections: a bound client's new connection leaves draining $home (to $after)" \
+      test "$after" != "$home" -a "$after" != "-"
+  fi
+done
+"$LB" --listen 127.0.0.1:0 --drain-mode sessions "${LB_NODE_ARGS[@]}" >"$T/dm.out" 2>&1
+is "--drain-mode sessions: exit 2" "$?" 2
+like "... names the choices" "$(cat "$T/dm.out")" 'users or connections'
+
 lb_finish
