@@ -50,8 +50,10 @@ static void node_json(struct lb *lb, const struct lb_node *n, struct buf *b)
     buf_printf(b, "\",\"weight\":%u,\"state\":\"%s\",\"reason\":\"", n->weight,
                node_state_name(n->state));
     buf_json(b, n->state_reason, strlen(n->state_reason));
-    buf_printf(b, "\",\"since\":\"%s\",\"checked\":%s,\"check_ok\":%u,\"check_fail\":%u,", since,
-               n->checked ? "true" : "false", n->check_ok, n->check_fail);
+    buf_printf(b,
+               "\",\"since\":\"%s\",\"checked\":%s,\"check_ok\":%u,\"check_fail\":%u,"
+               "\"passive_fail\":%u,",
+               since, n->checked ? "true" : "false", n->check_ok, n->check_fail, n->passive_fail);
     buf_puts(b, "\"key\":\"");
     buf_json(b, n->key_fp, strlen(n->key_fp));
     buf_printf(b, "\",\"bound_connections\":%u,\"last_request\":", n->bound_conns);

@@ -78,7 +78,11 @@ exec {rfd}<&-
 raw_addr=${line##*listen=}
 lb_must_start p --node raw="$raw_addr" --node web1="${SN_ADDR[web1]}" --health-path '' \
   --retries 0
-for i in 1 2 3 4 5 6; do sn_req GET "http://${LB_ADDR[p]}/500close"; done
+sn_req GET "http://${LB_ADDR[p]}/500close"
+sn_req GET "http://${LB_ADDR[p]}/500close"
+lb_api p GET /nodes/raw
+is "GET /nodes/raw shows the passive run (1 of 3)" "$(jq .passive_fail <<<"$BODY")" 1
+for i in 1 2 3 4; do sn_req GET "http://${LB_ADDR[p]}/500close"; done
 is "three 500s from a node that closes after each: passive detection marks it down" \
   "$(lb_node_state p raw)" down
 
