@@ -782,6 +782,20 @@ void trace_observe(struct trace *t, const struct trace_obs *o)
         observe_cookie(t, &c, i);
 }
 
+/* A new event about a node (not a session): its kind, the node and why. */
+static struct trace_event *node_event(struct trace *t, double now, enum trace_event_kind kind,
+                                      const char *node, const char *reason)
+{
+    uint64_t seq;
+    struct trace_event *e = ring_next(t, &seq);
+    memset(e, 0, sizeof *e);
+    e->time = now;
+    e->kind = kind;
+    copy_clean(e->node, sizeof e->node, node);
+    copy_clean(e->cause, sizeof e->cause, reason);
+    return e;
+}
+
 void trace_note_state(struct trace *t, double now, const char *node, const char *state,
                       const char *reason)
 {
@@ -791,26 +805,14 @@ void trace_note_state(struct trace *t, double now, const char *node, const char 
                                   strcmp(state, "removed") == 0);
     if (n != NODE_NONE)
         t->node[n].down = down;
-    uint64_t seq;
-    struct trace_event *e = ring_next(t, &seq);
-    memset(e, 0, sizeof *e);
-    e->time = now;
-    e->kind = TRACE_NODE_STATE;
-    copy_clean(e->node, sizeof e->node, node);
+    struct trace_event *e = node_event(t, now, TRACE_NODE_STATE, node, reason);
     copy_clean(e->verdict, sizeof e->verdict, state);
-    copy_clean(e->cause, sizeof e->cause, reason);
 }
 
 void trace_note_weight(struct trace *t, double now, const char *node, unsigned weight,
                        unsigned from, const char *reason)
 {
-    uint64_t seq;
-    struct trace_event *e = ring_next(t, &seq);
-    memset(e, 0, sizeof *e);
-    e->time = now;
-    e->kind = TRACE_NODE_WEIGHT;
-    copy_clean(e->node, sizeof e->node, node);
-    copy_clean(e->cause, sizeof e->cause, reason);
+    struct trace_event *e = node_event(t, now, TRACE_NODE_WEIGHT, node, reason);
     e->weight = weight;
     e->weight_from = from;
 }
