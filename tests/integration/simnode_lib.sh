@@ -13,6 +13,10 @@
 #                                      CURL_RC=curl's exit status, TIME=seconds taken.
 #                                      Headers and body are kept under $SN_CAP for the
 #                                      secrets check.
+#   sn_helper NAME COMMAND...          start a helper program (a stand-in node, ...) that
+#                                      prints a ready line first; wait for it (no sleeping);
+#                                      SN_READY[NAME]=that line; the rest of its output goes
+#                                      to $SN_TMP/NAME.out
 #   sn_hdr NAME                        a header of the last sn_req (first one, trimmed)
 #   sn_cookie NAME                     the value a Set-Cookie of the last sn_req gave NAME
 #   sn_keygen FILE [farmctl key generate args]   a fresh <machineKey> in FILE
@@ -27,7 +31,7 @@ FARMCTL=$FARM_BIN/farmctl
 SN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/simnode-test.XXXXXX")
 SN_CAP=$SN_TMP/captured
 mkdir -p "$SN_CAP"
-declare -A SN_ADDR SN_PID SN_LOG SN_RC SN_CAT
+declare -A SN_ADDR SN_PID SN_LOG SN_RC SN_CAT SN_READY
 _sn_children=()
 _sn_n=0
 
@@ -47,6 +51,21 @@ trap _sn_cleanup EXIT
 sn_bail() {
   echo "Bail out! $*"
   exit 1
+}
+
+sn_helper() {
+  local name=$1; shift
+  local fifo=$SN_TMP/$name.fifo fd line
+  rm -f "$fifo"
+  mkfifo "$fifo" || sn_bail "mkfifo $fifo"
+  "$@" >"$fifo" 2>"$SN_TMP/$name.err" &
+  _sn_children+=("$!")
+  exec {fd}<"$fifo"
+  IFS= read -r -t 10 -u "$fd" line || sn_bail "$name did not start: $(cat "$SN_TMP/$name.err")"
+  cat <&"$fd" >"$SN_TMP/$name.out" &
+  _sn_children+=("$!")
+  exec {fd}<&-
+  SN_READY[$name]=$line
 }
 
 sn_start() {

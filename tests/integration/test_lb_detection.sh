@@ -68,14 +68,8 @@ is "the matrix counts no rejection for a renewal" "$rejected" 0
 ok_if "... and counts the hop's check as accepted ($accepted)" test "$accepted" -ge 1
 
 # --- passive detection, a node that answers 500 and closes ------------------------------------
-fifo=$T/rawnode.fifo
-mkfifo "$fifo"
-python3 "$here/rawnode.py" >"$fifo" 2>&1 &
-_sn_children+=("$!")
-exec {rfd}<"$fifo"
-IFS= read -r -t 10 -u "$rfd" line || sn_bail "rawnode did not start"
-exec {rfd}<&-
-raw_addr=${line##*listen=}
+sn_helper rawnode python3 "$here/rawnode.py"
+raw_addr=${SN_READY[rawnode]##*listen=}
 lb_must_start p --node raw="$raw_addr" --node web1="${SN_ADDR[web1]}" --health-path '' \
   --retries 0
 sn_req GET "http://${LB_ADDR[p]}/500close"

@@ -13,14 +13,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 T=$SN_TMP
 
 # The misbehaving node, with its ready line.
-fifo=$T/rawnode.fifo
-mkfifo "$fifo"
-python3 "$here/rawnode.py" >"$fifo" 2>&1 &
-_sn_children+=("$!")
-exec {rfd}<"$fifo"
-IFS= read -r -t 10 -u "$rfd" line || sn_bail "rawnode did not start"
-exec {rfd}<&-
-raw_addr=${line##*listen=}
+sn_helper rawnode python3 "$here/rawnode.py"
+raw_addr=${SN_READY[rawnode]##*listen=}
 like "rawnode is ready" "$raw_addr" '^127\.0\.0\.1:[0-9]+$'
 
 lb_must_start lb --node raw="$raw_addr" --health-path '' --served-by \

@@ -152,16 +152,8 @@ ok_if "the cookie's value is in no log" sh -c "! grep -qF -- '$cookie' '$T/acces
 # loginnode keeps logins in in-process session state: a session issued by app1 is unknown to
 # app2, which sends the user to log in. No X-Farm-* headers: lb infers what happened.
 app_start() { # NAME COOKIE: start a loginnode; APP_ADDR[NAME]
-  local fifo=$T/$1.fifo fd line
-  mkfifo "$fifo"
-  python3 "$here/loginnode.py" --name "$1" --cookie "$2" >"$fifo" 2>"$T/$1.err" &
-  _sn_children+=("$!")
-  exec {fd}<"$fifo"
-  IFS= read -r -t 10 -u "$fd" line || sn_bail "loginnode $1 did not start"
-  cat <&"$fd" >"$T/$1.out" &
-  _sn_children+=("$!")
-  exec {fd}<&-
-  APP_ADDR[$1]=${line##*listen=}
+  sn_helper "$1" python3 "$here/loginnode.py" --name "$1" --cookie "$2"
+  APP_ADDR[$1]=${SN_READY[$1]##*listen=}
 }
 declare -A APP_ADDR
 # hop_to_login LB COOKIE: log in (app1 issues the cookie), then a page with it on app2.
