@@ -693,17 +693,25 @@ static bool method_idempotent(int m)
            m == HTTP_OPTIONS || m == HTTP_TRACE;
 }
 
+/* The request's path (before any query) is exactly one of the n paths in want. */
+static bool request_path_in(const struct cconn *c, const char *const *want, size_t n)
+{
+    const char *path, *query;
+    size_t plen, qlen;
+    http_url_split(&c->hp->req, c->in, &path, &plen, &query, &qlen);
+    for (size_t i = 0; i < n; i++)
+        if (plen == strlen(want[i]) && memcmp(path, want[i], plen) == 0)
+            return true;
+    return false;
+}
+
 /* sim-node's fault and clock endpoints trust a loopback peer, and behind lb the peer is
  * always lb: passed on, they would let any client of the farm crash a node or turn its clock
  * back. lb keeps them off its listener (sim-node matches the raw path exactly, so must lb). */
 static bool node_control_path(const struct cconn *c)
 {
-    const char *path, *query;
-    size_t plen, qlen;
-    http_url_split(&c->hp->req, c->in, &path, &plen, &query, &qlen);
-    static const char fault[] = "/_farm/fault", clock[] = "/_farm/clock";
-    return (plen == sizeof fault - 1 && memcmp(path, fault, plen) == 0) ||
-           (plen == sizeof clock - 1 && memcmp(path, clock, plen) == 0);
+    static const char *const control[] = {"/_farm/fault", "/_farm/clock"};
+    return request_path_in(c, control, 2);
 }
 
 /* Parse the buffered bytes; dispatch a complete request. */
@@ -770,14 +778,8 @@ static void cconn_process(struct cconn *c)
     find_connection_close(c);
     c->continue_sent = false;
     c->close_after = !c->hp->req.keep_alive || lb->draining;
-    c->tried = 0;
-    c->attempts = 0;
-    c->ticket[0] = '\0';
-    c->tried_names[0] = '\0';
-    c->responded_bytes = false;
-    c->bytes_out = 0;
-    c->t_start = ev_now(lb->loop);
-    c->t_connect = c->t_first = 0;
+    c->t_start = ev_now(lb->loop); /* the rest of the request's record starts fresh: calloc
+                                      for a connection's first, cconn_next for the others */
     lb->stats.requests++;
     /* The next request waits until this one is answered (its bytes are only buffered); the
      * node's deadline governs until the answer flows. */
@@ -1070,14 +1072,6 @@ static bool sets_forms_ticket(const struct bconn *b)
     return false;
 }
 
-static bool request_path_is(const struct cconn *c, const char *want)
-{
-    const char *path, *query;
-    size_t plen, qlen;
-    http_url_split(&c->hp->req, c->in, &path, &plen, &query, &qlen);
-    return plen == strlen(want) && memcmp(path, want, plen) == 0;
-}
-
 static void observe(struct cconn *c)
 {
     struct lb *lb = c->lb;
@@ -1107,7 +1101,8 @@ static void observe(struct cconn *c)
      * request carried: no check of the old one ("absent": the node said nothing of it).
      * Elsewhere a new forms ticket is a renewal (slidingExpiration), and the verdict is on
      * the ticket the request carried, as always. */
-    if (o.farm_ticket != NULL && sets_forms_ticket(b) && request_path_is(c, "/login"))
+    static const char *const login = "/login";
+    if (o.farm_ticket != NULL && sets_forms_ticket(b) && request_path_in(c, &login, 1))
         o.farm_ticket = "absent";
     o.farm_session = COPY(session, b->farm_session);
     o.node_key = COPY(key, b->farm_key);
@@ -1364,7 +1359,8 @@ static void cconn_next(struct cconn *c)
     c->in_len -= c->req_end;
     c->parsed -= c->req_end;
     c->req_end = 0;
-    /* Nothing of the next answer went out: an error in the next request gets its answer. */
+    /* The next request's record starts fresh. Nothing of its answer went out, so an error
+     * in it gets its answer; its access log line counts from here until it is complete. */
     c->responded_bytes = false;
     c->bytes_out = 0;
     c->t_start = ev_now(c->lb->loop);
@@ -1372,6 +1368,8 @@ static void cconn_next(struct cconn *c)
     c->ticket[0] = '\0';
     c->tried_names[0] = '\0';
     c->why = PICK_NONE;
+    c->tried = 0;
+    c->attempts = 0;
     http_parser_next(c->hp);
     if (c->in_len == 0) {
         cconn_release_buffers(c); /* idle keep-alive: hold no buffer */
