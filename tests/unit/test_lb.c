@@ -142,6 +142,7 @@ static void test_lb_drain_ends_quietly_without_health_checks(void **state)
     static struct lb lb;
     struct lb_node *n = lb_up(&lb, loop, 0.05, 0, "127.0.0.1:1");
     assert_null(lb.health);
+    ev_now_update(loop); /* the drain starts now, not at the loop's last cached time */
     lb_node_set_state(&lb, n, NODE_DRAINING, "admin drain");
     double took = run_while(loop, n, NODE_DRAINING, 3);
     assert_int_equal(n->state, NODE_STOPPED);
@@ -157,6 +158,7 @@ static void test_lb_drain_timeout_without_health_checks(void **state)
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     static struct lb lb;
     struct lb_node *n = lb_up(&lb, loop, 0.02, 0.15, "127.0.0.1:1");
+    ev_now_update(loop); /* the drain starts now, not at the loop's last cached time */
     lb_node_set_state(&lb, n, NODE_DRAINING, "admin drain");
     n->stats.active = 1; /* a request in flight holds the drain open past the quiet period */
     double took = run_while(loop, n, NODE_DRAINING, 3);
@@ -175,6 +177,7 @@ static void test_lb_drain_check_says_when_to_look_again(void **state)
     static struct lb lb;
     struct lb_node *n = lb_up(&lb, loop, 10, 30, "127.0.0.1:1");
     assert_true(lb_drain_check(&lb, 100) == 0); /* nothing draining: the timer can stop */
+    ev_now_update(loop); /* the drain starts now, not at the loop's last cached time */
     lb_node_set_state(&lb, n, NODE_DRAINING, "admin drain");
     assert_true(ev_is_active(&lb.drain_timer)); /* a drain started the timer */
     n->state_since = 100;
@@ -189,6 +192,7 @@ static void test_lb_drain_check_says_when_to_look_again(void **state)
     assert_string_equal(n->state_reason, "drain timeout");
     n->stats.active = 0;
     lb.cfg.drain_quiet = lb.cfg.drain_timeout = 0; /* drain until told */
+    ev_now_update(loop); /* the drain starts now, not at the loop's last cached time */
     lb_node_set_state(&lb, n, NODE_DRAINING, "admin drain");
     assert_true(lb_drain_check(&lb, 1e9) == 0);
     assert_int_equal(n->state, NODE_DRAINING);
