@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -19,6 +18,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "fdlimit.h"
 #include "load.h"
 #include "runinfo.h"
 #include "ticks.h"
@@ -341,16 +341,6 @@ static int parse_seconds(const char *opt, const char *s, double *out)
     return 0;
 }
 
-/* As many descriptors as the hard limit allows: each user keeps a connection. */
-static void raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
 int cmd_load(int argc, char **argv)
 {
     enum {
@@ -451,7 +441,7 @@ int cmd_load(int argc, char **argv)
             return cli_error("%s", err.msg);
         base_url = ri.lb_url;
     }
-    raise_fd_limit();
+    fd_limit_raise(); /* one connection per user */
 
     int rc = CLI_USAGE;
     struct load_stats *stats = calloc(1, sizeof *stats);

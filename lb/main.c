@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "fdlimit.h"
 #include "health.h"
 #include "lb.h"
 #include "options.h"
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
     }
     setvbuf(stderr, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
+    fd_limit_raise(); /* two descriptors per user: the client's and the node's */
 
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     static struct lb lb;

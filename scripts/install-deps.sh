@@ -17,8 +17,8 @@ packages=(
   libcurl4-openssl-dev
   # sim-node and lb: the event loop; lb: its config files
   libev-dev libinih-dev
-  # tests
-  libcmocka-dev jq curl python3
+  # tests (procps: ps and pgrep, which check that no process is left running)
+  libcmocka-dev jq curl python3 procps
 )
 
 # make bench: bench/bench_simnode.sh measures sim-node against nginx, bench/bench_lb.sh lb

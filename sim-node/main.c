@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fdlimit.h"
 #include "node.h"
 #include "stateserver.h"
 #include "ticks.h"
@@ -274,6 +275,7 @@ int main(int argc, char **argv)
     }
     setvbuf(stderr, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
+    fd_limit_raise(); /* one descriptor per connection, and lb may open one per user */
 
     struct run r = {.loop = ev_default_loop(EVFLAG_AUTO), .name = cfg.name};
     struct errbuf err = {{0}};

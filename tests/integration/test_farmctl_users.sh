@@ -10,6 +10,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lb_lib.sh"
 T=$SN_TMP
 F=$FARMCTL
+# A Debian login's soft limit: lb, the nodes and farmctl load raise their own to the hard
+# limit (lb needs two descriptors per user; at 1024 it used to run out and mark every node
+# down).
+ulimit -Sn 1024
 
 # A run directory with farm.json naming lb's address: make_run_dir DIR LBNAME
 make_run_dir() {
