@@ -1,6 +1,7 @@
 /* lb: the balancer as a whole — configuration, the node pool, the listeners, and the parts
- * that share them: proxy.c (client and backend connections), health.c (active checks),
- * admin.c (the admin API), trace.h (session tracing). main.c builds one and runs the loop. */
+ * that share them: proxy.c (client and backend connections) with answer.c (a node's answer),
+ * health.c (active checks), admin.c (the admin API), trace.h (session tracing). main.c builds
+ * one and runs the loop. */
 #ifndef LB_LB_H
 #define LB_LB_H
 

@@ -6,6 +6,11 @@
  * backpressure: the backend is read only while the client keeps up. Backend connections are
  * kept alive and reused per node.
  *
+ * What the bytes of an answer mean is answer.c's business: it parses them in the backend
+ * connection's buffer (where the head ends, where the answer ends, interim answers dropped,
+ * bytes after the end cut off) and edits the head for the headers lb adds. This file does
+ * the I/O and decides what follows from each outcome.
+ *
  * Ownership: struct lb owns the clients (a list); a client borrows its current backend
  * connection; an idle backend connection is owned by its node's idle list. Both kinds die
  * only through cconn_close / bconn_close. Buffers come from a free list and go back to it
@@ -26,6 +31,7 @@
 
 #include <arpa/inet.h>
 
+#include "answer.h"
 #include "http.h"
 #include "lb.h"
 #include "ticks.h"
@@ -51,11 +57,6 @@ struct deadline {
     double at;    /* the deadline (loop time); 0: none */
 };
 
-/* Response headers lb looks at. */
-enum {
-    RH_SET_COOKIE_MAX = 8,
-};
-
 struct bconn {
     struct lb *lb;
     struct lb_node *node; /* borrowed */
@@ -66,25 +67,11 @@ struct bconn {
     struct bconn *next_idle; /* in node->idle_head */
     bool connected;
     bool reused;
-    llhttp_t rp; /* response parser */
     /* bytes read from the node, not yet written to the client */
     char *buf;
     size_t len, off;
-    bool head_done;   /* response head parsed and passed on */
-    bool interim;     /* the parser paused after a 1xx answer */
-    bool resp_done;   /* the whole response has been read */
-    bool keep_alive;  /* the node keeps the connection */
-    bool stray_bytes; /* the node sent bytes after its answer: close it, not the client */
     bool eof;
-    /* response head capture (spans into buf while the head accumulates) */
-    int status;
-    struct http_span set_cookie[RH_SET_COOKIE_MAX];
-    size_t n_set_cookie;
-    struct http_span location, farm_ticket, farm_session, farm_key, farm_user;
-    struct http_span cur_field;
-    bool in_value;
-    struct http_span *cur_value;
-    size_t head_bytes;
+    struct answer ans; /* the answer being read: its state, its head's spans into buf */
 };
 
 enum cstate {
@@ -351,7 +338,7 @@ static void access_log(struct cconn *c, int status)
 /* The answer was cut short after some of it reached the client: log it, close. */
 static void cconn_cut(struct cconn *c, const char *end)
 {
-    access_log_end(c, c->b ? c->b->status : 0, end);
+    access_log_end(c, c->b ? c->b->ans.status : 0, end);
     cconn_close(c);
 }
 
@@ -391,7 +378,7 @@ static void bconn_release(struct bconn *b)
     ev_io_stop(lb->loop, &b->w);
     buf_put(lb, b->buf);
     b->buf = NULL;
-    if (!b->keep_alive || b->eof || !node_serves_existing(b->node) || lb->draining) {
+    if (!b->ans.keep_alive || b->eof || !node_serves_existing(b->node) || lb->draining) {
         bconn_close(b);
         return;
     }
@@ -414,119 +401,10 @@ void proxy_drop_idle(struct lb *lb, struct lb_node *n)
     }
 }
 
-/* Response parser callbacks: capture the head, find the end. */
-static struct bconn *bconn_of(llhttp_t *p)
-{
-    return p->data;
-}
-
-static void span_extend(struct http_span *s, const char *base, const char *at, size_t len)
-{
-    if (s->len == 0)
-        s->off = (uint32_t)(at - base);
-    s->len += (uint32_t)len;
-}
-
-static int rp_on_header_field(llhttp_t *p, const char *at, size_t len)
-{
-    struct bconn *b = bconn_of(p);
-    if (b->in_value) {
-        b->cur_field.off = b->cur_field.len = 0;
-        b->in_value = false;
-    }
-    span_extend(&b->cur_field, b->buf, at, len);
-    return 0;
-}
-
-static bool field_is(const struct bconn *b, const char *name)
-{
-    size_t n = strlen(name);
-    return b->cur_field.len == n && strncasecmp(b->buf + b->cur_field.off, name, n) == 0;
-}
-
-static int rp_on_header_value(llhttp_t *p, const char *at, size_t len)
-{
-    struct bconn *b = bconn_of(p);
-    if (!b->in_value) {
-        b->in_value = true;
-        b->cur_value = NULL;
-        if (field_is(b, "Set-Cookie")) {
-            if (b->n_set_cookie < RH_SET_COOKIE_MAX) {
-                b->cur_value = &b->set_cookie[b->n_set_cookie++];
-                b->cur_value->off = b->cur_value->len = 0;
-            }
-        } else if (field_is(b, "Location")) {
-            b->cur_value = &b->location;
-        } else if (field_is(b, "X-Farm-Ticket")) {
-            b->cur_value = &b->farm_ticket;
-        } else if (field_is(b, "X-Farm-Session")) {
-            b->cur_value = &b->farm_session;
-        } else if (field_is(b, "X-Farm-Key")) {
-            b->cur_value = &b->farm_key;
-        } else if (field_is(b, "X-Farm-User")) {
-            b->cur_value = &b->farm_user;
-        }
-    }
-    if (b->cur_value)
-        span_extend(b->cur_value, b->buf, at, len);
-    return 0;
-}
-
-static int rp_on_headers_complete(llhttp_t *p)
-{
-    struct bconn *b = bconn_of(p);
-    b->status = llhttp_get_status_code(p);
-    b->head_done = true;
-    /* Answers to HEAD, 1xx, 204 and 304 have no body, whatever their Content-Length says
-     * (RFC 9112 6.3). */
-    if (b->c && b->c->hp && b->c->hp->req.method == HTTP_HEAD)
-        return 1;
-    if ((b->status >= 100 && b->status < 200) || b->status == 204 || b->status == 304)
-        return 1;
-    return 0;
-}
-
-static int rp_on_message_complete(llhttp_t *p)
-{
-    struct bconn *b = bconn_of(p);
-    if (b->status >= 100 && b->status < 200 && b->status != 101) {
-        /* An interim answer (100 Continue): lb already answered the client's expectation
-         * itself, so the reader drops these bytes; the real answer follows. */
-        b->head_done = false;
-        b->n_set_cookie = 0;
-        b->interim = true;
-        return HPE_PAUSED;
-    }
-    b->resp_done = true;
-    b->keep_alive = llhttp_should_keep_alive(p);
-    return HPE_PAUSED;
-}
-
-static const llhttp_settings_t rp_settings = {
-    .on_header_field = rp_on_header_field,
-    .on_header_value = rp_on_header_value,
-    .on_headers_complete = rp_on_headers_complete,
-    .on_message_complete = rp_on_message_complete,
-};
-
 static void bconn_reset_response(struct bconn *b)
 {
-    llhttp_init(&b->rp, HTTP_RESPONSE, &rp_settings);
-    b->rp.data = b;
+    answer_reset(&b->ans);
     b->len = b->off = 0;
-    b->head_done = b->resp_done = b->interim = false;
-    b->keep_alive = b->stray_bytes = false;
-    b->status = 0;
-    b->n_set_cookie = 0;
-    memset(&b->location, 0, sizeof b->location);
-    memset(&b->farm_ticket, 0, sizeof b->farm_ticket);
-    memset(&b->farm_session, 0, sizeof b->farm_session);
-    memset(&b->farm_key, 0, sizeof b->farm_key);
-    memset(&b->farm_user, 0, sizeof b->farm_user);
-    memset(&b->cur_field, 0, sizeof b->cur_field);
-    b->in_value = false;
-    b->cur_value = NULL;
-    b->head_bytes = 0;
 }
 
 static struct bconn *bconn_new(struct lb *lb, struct lb_node *n)
@@ -1059,29 +937,17 @@ static const char *span_copy(char *dst, size_t cap, const char *base, struct htt
 }
 
 /* Tell the trace what this answer says about the request's sessions. */
-/* The answer sets a forms ticket (a cookie whose name has AUTH in it, with a value). */
-static bool sets_forms_ticket(const struct bconn *b)
-{
-    for (size_t i = 0; i < b->n_set_cookie; i++) {
-        const char *v = b->buf + b->set_cookie[i].off;
-        size_t vlen = b->set_cookie[i].len;
-        const char *eq = memchr(v, '=', vlen);
-        if (eq && eq + 1 < v + vlen && eq[1] != ';' && contains(v, (size_t)(eq - v), "AUTH"))
-            return true;
-    }
-    return false;
-}
-
 static void observe(struct cconn *c)
 {
     struct lb *lb = c->lb;
     struct bconn *b = c->b;
+    const struct answer *a = &b->ans;
     /* Nothing to tell: no traced cookie either way, no X-Farm-* headers (the common case of a
      * proxy in front of anything but sim-node with tracing off). */
     size_t clen = 0;
     const char *cookie = http_header_get(&c->hp->req, c->in, "Cookie", &clen);
-    if (cookie == NULL && b->n_set_cookie == 0 && b->farm_ticket.len == 0 &&
-        b->farm_session.len == 0 && b->farm_key.len == 0 && b->farm_user.len == 0) {
+    if (cookie == NULL && a->n_set_cookie == 0 && a->farm_ticket.len == 0 &&
+        a->farm_session.len == 0 && a->farm_key.len == 0 && a->farm_user.len == 0) {
         c->ticket[0] = '\0';
         return;
     }
@@ -1091,10 +957,10 @@ static void observe(struct cconn *c)
 #define COPY(dst, span) span_copy(dst, sizeof dst, b->buf, span)
     o.now = ev_time();
     o.node = b->node->name;
-    o.status = b->status;
-    o.location = COPY(loc, b->location);
-    o.farm_ticket = COPY(ticket, b->farm_ticket);
-    span_copy(c->ticket, sizeof c->ticket, b->buf, b->farm_ticket);
+    o.status = a->status;
+    o.location = COPY(loc, a->location);
+    o.farm_ticket = COPY(ticket, a->farm_ticket);
+    span_copy(c->ticket, sizeof c->ticket, b->buf, a->farm_ticket);
     if (o.farm_ticket == NULL)
         c->ticket[0] = '\0';
     /* sim-node's answer to /login reports on the ticket it issues, not on the one the
@@ -1102,11 +968,11 @@ static void observe(struct cconn *c)
      * Elsewhere a new forms ticket is a renewal (slidingExpiration), and the verdict is on
      * the ticket the request carried, as always. */
     static const char *const login = "/login";
-    if (o.farm_ticket != NULL && sets_forms_ticket(b) && request_path_in(c, &login, 1))
+    if (o.farm_ticket != NULL && answer_sets_forms_ticket(a) && request_path_in(c, &login, 1))
         o.farm_ticket = "absent";
-    o.farm_session = COPY(session, b->farm_session);
-    o.node_key = COPY(key, b->farm_key);
-    o.farm_user = COPY(user, b->farm_user);
+    o.farm_session = COPY(session, a->farm_session);
+    o.node_key = COPY(key, a->farm_key);
+    o.farm_user = COPY(user, a->farm_user);
 #undef COPY
     if (o.node_key)
         snprintf(b->node->key_fp, sizeof b->node->key_fp, "%s", o.node_key);
@@ -1115,9 +981,9 @@ static void observe(struct cconn *c)
         size_t nlen = strlen(name);
         if (cookie)
             o.req_value[i] = http_cookie(cookie, clen, name, &o.req_len[i]);
-        for (size_t k = 0; k < b->n_set_cookie; k++) {
-            const char *v = b->buf + b->set_cookie[k].off;
-            size_t vlen = b->set_cookie[k].len;
+        for (size_t k = 0; k < a->n_set_cookie; k++) {
+            const char *v = b->buf + a->set_cookie[k].off;
+            size_t vlen = a->set_cookie[k].len;
             if (vlen > nlen && memcmp(v, name, nlen) == 0 && v[nlen] == '=') {
                 const char *val = v + nlen + 1;
                 const char *semi = memchr(val, ';', vlen - nlen - 1);
@@ -1149,7 +1015,8 @@ static void appendf(char *out, size_t cap, size_t *n, const char *fmt, ...)
 }
 
 /* Headers lb adds to an answer: X-Served-By, its affinity cookie, Connection: close while
- * draining. They go just before the head's final CRLF, when the buffer has room. */
+ * draining. answer_inject puts them just before the head's final CRLF, when the buffer has
+ * room. */
 static void inject_headers(struct cconn *c)
 {
     struct lb *lb = c->lb;
@@ -1168,36 +1035,12 @@ static void inject_headers(struct cconn *c)
     }
     if (lb->draining)
         c->close_after = true;
-    if (c->close_after) {
-        /* lb closes this client after the answer: say so, instead of the node's header. */
+    /* lb closes this client after the answer: say so, instead of the node's header. */
+    if (c->close_after)
         appendf(extra, sizeof extra, &n, "Connection: close\r\n");
-        for (size_t i = 0; i + 12 < b->len;) {
-            const char *line = b->buf + i;
-            const char *nl = memchr(line, '\n', b->len - i);
-            if (nl == NULL || nl == line + 1)
-                break; /* end of the head */
-            size_t ll = (size_t)(nl - line) + 1;
-            if (i > 0 && strncasecmp(line, "Connection:", 11) == 0) {
-                memmove(b->buf + i, b->buf + i + ll, b->len - i - ll);
-                b->len -= ll;
-                continue;
-            }
-            i += ll;
-        }
-    }
-    if (n == 0 || n >= sizeof extra)
-        return; /* nothing to add, or more than INJECT_MAX: add nothing rather than half */
-    size_t end = 0;
-    for (size_t i = 0; i + 3 < b->len; i++)
-        if (memcmp(b->buf + i, "\r\n\r\n", 4) == 0) {
-            end = i + 2;
-            break;
-        }
-    if (end == 0 || b->len + n > BUF_SIZE)
-        return;
-    memmove(b->buf + end + n, b->buf + end, b->len - end);
-    memcpy(b->buf + end, extra, n);
-    b->len += n;
+    if (n >= sizeof extra)
+        n = 0; /* more than INJECT_MAX: add nothing rather than half */
+    b->len = answer_inject(b->buf, b->len, b->ans.head_len, BUF_SIZE, extra, n, c->close_after);
 }
 
 /* Read from the backend, parse, and pass bytes on to the client. */
@@ -1213,7 +1056,7 @@ static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     /* While the head is read, INJECT_MAX bytes stay free for the headers lb adds. */
-    size_t room = b->head_done ? BUF_SIZE : BUF_SIZE - INJECT_MAX;
+    size_t room = b->ans.head_done ? BUF_SIZE : BUF_SIZE - INJECT_MAX;
     if (b->len >= room) {
         /* The head does not fit in a buffer. */
         backend_failed(c, false, false);
@@ -1227,20 +1070,15 @@ static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (n == 0) {
         b->eof = true;
-        if (!c->responded_bytes && !b->head_done) {
+        if (!c->responded_bytes && !b->ans.head_done) {
             /* Nothing of the answer reached the client: as good as no answer. */
             backend_failed(c, false, false);
             return;
         }
         /* A close-delimited body ends here. */
-        llhttp_finish(&b->rp);
-        if (!b->resp_done) {
-            if (b->head_done && llhttp_message_needs_eof(&b->rp)) {
-                b->resp_done = true;
-            } else {
-                cconn_cut(c, "node-closed"); /* the node died mid-answer */
-                return;
-            }
+        if (answer_eof(&b->ans) != ANSWER_DONE) {
+            cconn_cut(c, "node-closed"); /* the node died mid-answer */
+            return;
         }
         ev_io_stop(loop, w);
         relay(c);
@@ -1251,27 +1089,10 @@ static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     b->node->stats.bytes_from += (size_t)n;
     size_t start = b->len;
     b->len += (size_t)n;
-    bool had_head = b->head_done;
-    llhttp_errno_t e = llhttp_execute(&b->rp, b->buf + start, (size_t)n);
-    while (e == HPE_PAUSED && b->interim) {
-        /* Drop the interim answer (it starts the buffer: nothing was relayed yet). */
-        const char *end = llhttp_get_error_pos(&b->rp);
-        size_t drop = (size_t)(end - b->buf);
-        memmove(b->buf, end, b->len - drop);
-        b->len -= drop;
-        b->interim = false;
-        b->n_set_cookie = 0;
-        memset(&b->location, 0, sizeof b->location);
-        memset(&b->farm_ticket, 0, sizeof b->farm_ticket);
-        memset(&b->farm_session, 0, sizeof b->farm_session);
-        memset(&b->farm_key, 0, sizeof b->farm_key);
-        memset(&b->farm_user, 0, sizeof b->farm_user);
-        memset(&b->cur_field, 0, sizeof b->cur_field);
-        b->in_value = false;
-        llhttp_resume(&b->rp);
-        e = b->len ? llhttp_execute(&b->rp, b->buf, b->len) : HPE_OK;
-    }
-    if (e != HPE_OK && e != HPE_PAUSED) {
+    bool had_head = b->ans.head_done;
+    bool head_request = c->hp && c->hp->req.method == HTTP_HEAD;
+    enum answer_state st = answer_feed(&b->ans, b->buf, &b->len, start, head_request);
+    if (st == ANSWER_ERROR) {
         if (!c->responded_bytes) {
             backend_failed(c, false, false);
             return;
@@ -1279,23 +1100,15 @@ static void bconn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         cconn_cut(c, "node-error");
         return;
     }
-    if (e == HPE_PAUSED) {
-        /* Bytes after the answer's end are not ours: a misbehaving node. */
-        const char *end = llhttp_get_error_pos(&b->rp);
-        if (end && end < b->buf + b->len) {
-            b->len = (size_t)(end - b->buf);
-            b->stray_bytes = true; /* the node's connection is not reused */
-        }
-    }
-    if (!b->head_done)
+    if (st == ANSWER_MORE)
         return; /* keep accumulating the head */
     if (!had_head) {
         deadline_set(loop, &b->dl, 0); /* the answer flows: the client's pace rules now */
         observe(c);
-        int cls = b->status / 100;
+        int cls = b->ans.status / 100;
         b->node->stats.responses[cls >= 1 && cls <= 5 ? cls : 0]++;
         c->lb->stats.responses[cls >= 1 && cls <= 5 ? cls : 0]++;
-        if (b->status >= 500)
+        if (b->ans.status >= 500)
             passive_failure(c->lb, b->node, "5xx answers");
         else
             b->node->passive_fail = 0;
@@ -1329,7 +1142,7 @@ static void relay(struct cconn *c)
     }
     ev_io_stop(lb->loop, &c->w);
     b->off = b->len = 0;
-    if (!b->resp_done) {
+    if (!b->ans.resp_done) {
         if (b->eof) {
             cconn_cut(c, "node-closed");
             return;
@@ -1340,11 +1153,11 @@ static void relay(struct cconn *c)
         return;
     }
     /* The answer is complete. */
-    access_log(c, b->status);
+    access_log(c, b->ans.status);
     /* The client keeps its connection unless the node's answer said it closes (the client
      * read that header); a node that misbehaved after its answer loses only its own. */
-    bool node_closes = !b->keep_alive;
-    cconn_detach_backend(c, b->stray_bytes);
+    bool node_closes = !b->ans.keep_alive;
+    cconn_detach_backend(c, b->ans.stray_bytes);
     if (c->close_after || node_closes) {
         cconn_close(c);
         return;
@@ -1506,7 +1319,7 @@ static void bconn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         backend_failed(c, true, true);
         return;
     }
-    if (!b->head_done && !c->responded_bytes) {
+    if (!b->ans.head_done && !c->responded_bytes) {
         backend_failed(c, false, true);
         return;
     }
