@@ -100,14 +100,15 @@ static void stats_json(struct lb *lb, struct buf *b)
                "\"requests\":%llu,\"responses\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
                "\"4xx\":%llu,\"5xx\":%llu},\"retries\":%llu,\"no_node_503\":%llu,"
                "\"timeouts_504\":%llu,\"bad_gateway_502\":%llu,\"client_errors\":%llu,"
-               "\"sessions\":{\"tracked\":%llu,\"issued\":%llu,\"hops\":%llu,\"rejected\":%llu,"
+               "\"out_of_sockets_503\":%llu,\"sessions\":{\"tracked\":%llu,\"issued\":%llu,"
+               "\"hops\":%llu,\"rejected\":%llu,"
                "\"lost\":%llu,\"key_mismatch\":%llu}}\n",
                lb->listen_addr, lb_dispatch_name(lb->cfg.dispatch),
                lb_affinity_name(lb->cfg.affinity), s->connections, s->open_clients,
                s->open_backends, s->requests, s->responses[1], s->responses[2], s->responses[3],
                s->responses[4], s->responses[5], s->retries, s->no_node_503, s->timeouts_504,
-               s->bad_gateway_502, s->client_errors, tc.sessions_tracked, tc.issued, tc.hops,
-               tc.rejected, tc.lost, tc.key_mismatch);
+               s->bad_gateway_502, s->client_errors, s->out_of_sockets, tc.sessions_tracked,
+               tc.issued, tc.hops, tc.rejected, tc.lost, tc.key_mismatch);
 }
 
 /* One metric without labels: its HELP and TYPE lines and its sample. */
@@ -146,6 +147,9 @@ static void metrics_text(struct lb *lb, struct buf *b)
            "504 answers: no answer within --timeout-server.", s->timeouts_504);
     metric(b, "farmlb_bad_gateway_total", "counter", "502 answers: a node failed to answer.",
            s->bad_gateway_502);
+    metric(b, "farmlb_out_of_sockets_total", "counter",
+           "503 answers: lb had no descriptor or memory left for a node connection.",
+           s->out_of_sockets);
     metric(b, "farmlb_client_errors_total", "counter",
            "Answers lb made itself to bad or refused requests (400, 403, 408, 413, 431, 501, "
            "505).",

@@ -119,6 +119,8 @@ static void check_start(struct check *k)
     struct lb_node *n = k->node;
     if (k->fd >= 0 || n->state == NODE_STOPPED)
         return;
+    /* Out of descriptors (or anything else of lb's own): no check this time, and nothing
+     * counted against the node; the next tick tries again. */
     k->fd = socket(n->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (k->fd < 0)
         return;
@@ -136,6 +138,11 @@ static void check_start(struct check *k)
     }
     k->req_len = (size_t)len;
     if (connect(k->fd, (struct sockaddr *)&n->addr, n->addr_len) != 0 && errno != EINPROGRESS) {
+        if (errno == EADDRNOTAVAIL || errno == EAGAIN || errno == ENOBUFS || errno == ENOMEM) {
+            close(k->fd); /* out of local ports or memory: lb's trouble, not the node's */
+            k->fd = -1;
+            return;
+        }
         check_finish(k, false, "connect failed");
         return;
     }

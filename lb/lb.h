@@ -60,7 +60,9 @@ struct lb_config {
 struct lb_stats {
     unsigned long long connections, requests, responses[6];
     unsigned long long retries, no_node_503, timeouts_504, bad_gateway_502, client_errors;
+    unsigned long long out_of_sockets; /* 503s: lb itself had no descriptor (or memory) left */
     unsigned open_clients, open_backends;
+    double out_of_sockets_logged; /* when the last out-of-sockets line was printed */
 };
 
 struct cconn;

@@ -276,6 +276,11 @@ static const char ans_502[] = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/pl
 static const char ans_503[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 5\r\n"
     "Connection: close\r\nContent-Length: 27\r\n\r\nno node available to serve\n";
+/* lb itself is out of descriptors (or memory) for a node connection: no node is to blame,
+ * and the client may come back in a second. */
+static const char ans_503_local[] =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\n"
+    "Connection: close\r\nContent-Length: 37\r\n\r\nlb has no socket left for a node now\n";
 static const char ans_504[] = "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
                               "Connection: close\r\nContent-Length: 16\r\n\r\ngateway timeout\n";
 
@@ -407,16 +412,30 @@ static void bconn_reset_response(struct bconn *b)
     b->len = b->off = 0;
 }
 
+/* Errors of socket() and connect() that are lb's own, not the node's: out of descriptors,
+ * of memory, of local ports. They do not count against the node, and no other node would
+ * do better. */
+static bool local_error(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM || e == EADDRNOTAVAIL ||
+           e == EAGAIN;
+}
+
+/* A new connection to n, connecting; NULL with errno set when it cannot be made. */
 static struct bconn *bconn_new(struct lb *lb, struct lb_node *n)
 {
     struct bconn *b = calloc(1, sizeof *b);
-    if (b == NULL)
+    if (b == NULL) {
+        errno = ENOMEM;
         return NULL;
+    }
     b->lb = lb;
     b->node = n;
     b->fd = socket(n->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (b->fd < 0) {
+        int e = errno;
         free(b);
+        errno = e;
         return NULL;
     }
     int one = 1;
@@ -425,17 +444,18 @@ static struct bconn *bconn_new(struct lb *lb, struct lb_node *n)
     ev_io_init(&b->w, bconn_write_cb, b->fd, EV_WRITE);
     ev_init(&b->dl.t, bconn_timer_cb);
     b->r.data = b->w.data = b->dl.t.data = b;
-    lb->stats.open_backends++;
-    n->stats.connections++;
     int rc = connect(b->fd, (struct sockaddr *)&n->addr, n->addr_len);
     if (rc == 0)
         b->connected = true;
     else if (errno != EINPROGRESS) {
-        lb->stats.open_backends--;
+        int e = errno;
         close(b->fd);
         free(b);
+        errno = e;
         return NULL;
     }
+    lb->stats.open_backends++;
+    n->stats.connections++;
     return b;
 }
 
@@ -502,7 +522,9 @@ static void cconn_fail(struct cconn *c, const char *answer, size_t len)
 {
     struct lb *lb = c->lb;
     int status = answer_status(answer);
-    if (status == 503)
+    if (answer == ans_503_local)
+        lb->stats.out_of_sockets++;
+    else if (status == 503)
         lb->stats.no_node_503++;
     else if (status == 504)
         lb->stats.timeouts_504++;
@@ -757,6 +779,24 @@ static void passive_failure(struct lb *lb, struct lb_node *n, const char *why)
 
 static void send_request(struct cconn *c);
 
+/* lb could not open a connection to a node for reasons of its own (errno e): the client
+ * gets a 503 with Retry-After, the node keeps its good name, and the log says why, once a
+ * second at most (a burst of clients would otherwise print a line each). */
+static void out_of_sockets(struct cconn *c, int e)
+{
+    struct lb *lb = c->lb;
+    double now = ev_now(lb->loop);
+    if (now - lb->stats.out_of_sockets_logged >= 1.0) {
+        lb->stats.out_of_sockets_logged = now;
+        fprintf(stderr,
+                "lb event=out-of-sockets error=\"%s\" open_clients=%u open_backends=%u "
+                "answered=503 total=%llu\n",
+                strerror(e), lb->stats.open_clients, lb->stats.open_backends,
+                lb->stats.out_of_sockets + 1);
+    }
+    cconn_fail(c, ans_503_local, sizeof ans_503_local - 1);
+}
+
 static void dispatch(struct cconn *c)
 {
     struct lb *lb = c->lb;
@@ -784,6 +824,10 @@ static void dispatch(struct cconn *c)
         b = bconn_new(lb, n);
         if (b == NULL) {
             n->stats.active--;
+            if (local_error(errno)) {
+                out_of_sockets(c, errno);
+                return;
+            }
             n->stats.connect_failures++;
             passive_failure(lb, n, "connect failed");
             dispatch(c);
@@ -795,7 +839,7 @@ static void dispatch(struct cconn *c)
     c->b = b;
     b->buf = buf_get(lb);
     if (b->buf == NULL) {
-        cconn_fail(c, ans_502, sizeof ans_502 - 1);
+        out_of_sockets(c, ENOMEM);
         return;
     }
     bconn_reset_response(b);

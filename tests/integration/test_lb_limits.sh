@@ -273,4 +273,65 @@ is "after the 1,000: no client connection left open" "$(printf '%s' "$BODY" | jq
 sn_req GET "http://$addr/whoami"
 is "after the 1,000 lb still serves: 200" "$ST" 200
 
+# --- lb out of descriptors ------------------------------------------------------------------------
+# An lb with 64 descriptors in all (hard limit too: lb raises its soft limit to the hard
+# one) and 120 clients at once, each request held 500 ms by its node: lb runs out of
+# descriptors for node connections. That is lb's own trouble: the clients it cannot serve
+# get 503 with Retry-After, no node is marked down or blamed, and lb serves on afterwards.
+# (lb used to count each failed socket() against the node: every node went down, and with
+# them every request after.)
+printf '#!/bin/sh\nulimit -n 64\nexec "%s" "$@"\n' "$FARM_BIN/lb" >"$T/lb-64fds"
+chmod +x "$T/lb-64fds"
+LB_REAL=$LB LB=$T/lb-64fds
+lb_must_start lbfd "${LB_NODE_ARGS[@]}"
+LB=$LB_REAL
+for n in web1 web2 web3; do sn_req POST "http://${SN_ADDR[$n]}/_farm/fault?spec=latency=500ms"; done
+faddr=${LB_ADDR[lbfd]}
+python3 - "${faddr%:*}" "${faddr##*:}" 120 >"$T/fds.out" 2>"$T/fds.err" <<'EOF'
+import asyncio, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+async def client(i):
+    r, w = await asyncio.open_connection(host, port)
+    w.write(b"GET /whoami?c=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % i)
+    await w.drain()
+    data = await r.read()
+    w.close()
+    if not data.startswith(b"HTTP/"):
+        return "none"
+    status = data.split(b" ", 2)[1].decode()
+    if status == "503":
+        status += "-retry-after" if b"\r\nRetry-After: 1\r\n" in data else "-other"
+    return status
+async def main():
+    results = await asyncio.wait_for(
+        asyncio.gather(*[client(i) for i in range(n)], return_exceptions=True), 60)
+    seen = {}
+    for x in results:
+        k = type(x).__name__ if isinstance(x, BaseException) else x
+        seen[k] = seen.get(k, 0) + 1
+    print(" ".join("%s=%d" % kv for kv in sorted(seen.items())))
+asyncio.run(main())
+EOF
+is "out of descriptors: the client ran to the end" "$?" 0
+[ -s "$T/fds.err" ] && tail -n 3 "$T/fds.err" | sed 's/^/# /'
+seen=$(cat "$T/fds.out")
+like "out of descriptors: every client got 200 or 503 with Retry-After: 1 ($seen)" \
+  "$seen" '^(200=[0-9]+ ?)?(503-retry-after=[0-9]+)?$'
+like "out of descriptors: some clients were served ($seen)" "$seen" '200=[0-9]+'
+lb_api lbfd GET /stats
+oos=$(printf '%s' "$BODY" | jq -r .out_of_sockets_503)
+ok_if "out of descriptors: /stats counts the 503s lb made for want of a socket ($oos)" \
+  test "$oos" -gt 0
+is "out of descriptors: none of them counted as 'no node available'" \
+  "$(printf '%s' "$BODY" | jq -r .no_node_503)" 0
+lb_api lbfd GET /nodes
+is "out of descriptors: every node still up, none blamed (state, passive_fail)" \
+  "$(printf '%s' "$BODY" | jq -c '[.nodes[] | [.state, .passive_fail]]')" \
+  '[["up",0],["up",0],["up",0]]'
+like "out of descriptors: lb says so in its log, once a second at most" \
+  "$(grep -c 'event=out-of-sockets error="Too many open files"' "${SN_LOG[lbfd]}")" '^[1-9]$'
+for n in web1 web2 web3; do sn_req POST "http://${SN_ADDR[$n]}/_farm/fault?spec=clear"; done
+sn_req GET "http://$faddr/whoami"
+is "out of descriptors: afterwards lb serves again: 200" "$ST" 200
+
 lb_finish
