@@ -91,6 +91,11 @@ static int answer_on_headers_complete(llhttp_t *p)
 {
     struct answer *a = p->data;
     a->status = llhttp_get_status_code(p);
+    /* 101 Switching Protocols: lb asked no node to switch (it leaves a request's upgrade
+     * out) and tunnels no other protocol; a node that switches anyway is not answering in
+     * HTTP. */
+    if (a->status == 101)
+        return -1;
     a->head_done = true;
     a->at_head_end = true;
     /* Answers to HEAD, 1xx, 204 and 304 have no body, whatever their Content-Length says
@@ -104,7 +109,7 @@ static int answer_on_headers_complete(llhttp_t *p)
 static int answer_on_message_complete(llhttp_t *p)
 {
     struct answer *a = p->data;
-    if (a->status >= 100 && a->status < 200 && a->status != 101) {
+    if (a->status >= 100 && a->status < 200) {
         /* An interim answer (100 Continue): lb already answered the client's expectation
          * itself, so answer_feed drops these bytes (and what was recorded of their head);
          * the real answer follows. */

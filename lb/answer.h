@@ -58,13 +58,14 @@ void answer_reset(struct answer *a);
  * this answer saw (with its bytes moved only as this function moves them) until the head
  * is complete; after that the caller may empty it and start each feed at 0.
  *
- * Moves bytes only in two ways: an interim answer (1xx but 101) found at the front of the
- * buffer is dropped, the rest moved down over it (its spans with it: the next head starts
- * at 0); bytes after the end of the answer are cut off (*len shrinks, stray_bytes is set).
- * Answers to HEAD, 1xx, 204 and 304 have no body, whatever their framing headers say.
+ * Moves bytes only in two ways: an interim answer (1xx) found at the front of the buffer is
+ * dropped, the rest moved down over it (its spans with it: the next head starts at 0);
+ * bytes after the end of the answer are cut off (*len shrinks, stray_bytes is set). Answers
+ * to HEAD, 1xx, 204 and 304 have no body, whatever their framing headers say.
  *
  * Returns ANSWER_MORE, ANSWER_BODY or ANSWER_DONE (keep_alive then says whether the node
- * keeps the connection), or ANSWER_ERROR when the bytes are not an HTTP answer. */
+ * keeps the connection), or ANSWER_ERROR when the bytes are not an HTTP answer, a 101
+ * Switching Protocols included (lb tunnels no other protocol). */
 enum answer_state answer_feed(struct answer *a, char *buf, size_t *len, size_t start,
                               bool request_was_head);
 

@@ -565,26 +565,53 @@ static void cconn_wait_request(struct cconn *c)
                                      &c->header_deadline));
 }
 
-/* An HTTP/1.1 "Connection: close" header line: [skip_start, skip_end) of the request. */
+/* value[0..len) lists the token tok (lower case) among its comma-separated tokens. */
+static bool has_token(const char *value, size_t len, const char *tok)
+{
+    size_t k = strlen(tok);
+    for (size_t i = 0; i < len;) {
+        while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
+            i++;
+        size_t j = i;
+        while (j < len && value[j] != ',' && value[j] != ' ' && value[j] != '\t')
+            j++;
+        if (j - i == k && strncasecmp(value + i, tok, k) == 0)
+            return true;
+        i = j;
+    }
+    return false;
+}
+
+/* The Connection header line lb leaves out of the request it sends on: [skip_start,
+ * skip_end). One that asks to upgrade (WebSocket, h2c): lb tunnels no other protocol, so
+ * the node must not switch (without "upgrade" in Connection it ignores Upgrade, RFC 9110
+ * 7.8), and the request is served as plain HTTP. Else, in HTTP/1.1, "Connection: close":
+ * lb closes the client itself, and the node connection stays alive. */
 static void find_connection_close(struct cconn *c)
 {
     const struct http_request *r = &c->hp->req;
     c->skip_start = c->skip_end = 0;
-    if (r->version_major != 1 || r->version_minor != 1)
-        return;
+    const struct http_header *skip = NULL;
     for (size_t i = 0; i < r->n_headers; i++) {
         const struct http_header *h = &r->headers[i];
         if (h->name.len != 10 || strncasecmp(c->in + h->name.off, "Connection", 10) != 0)
             continue;
-        if (h->value.len != 5 || strncasecmp(c->in + h->value.off, "close", 5) != 0)
-            return; /* other tokens (upgrade, keep-alive, ...): leave the line alone */
-        const char *nl = memchr(c->in + h->value.off, '\n', c->req_end - h->value.off);
-        if (nl == NULL)
-            return;
-        c->skip_start = h->name.off;
-        c->skip_end = (size_t)(nl - c->in) + 1;
-        return;
+        const char *v = c->in + h->value.off;
+        if (has_token(v, h->value.len, "upgrade")) {
+            skip = h;
+            break;
+        }
+        if (skip == NULL && r->version_major == 1 && r->version_minor == 1 && h->value.len == 5 &&
+            strncasecmp(v, "close", 5) == 0)
+            skip = h;
     }
+    if (skip == NULL)
+        return;
+    const char *nl = memchr(c->in + skip->value.off, '\n', c->req_end - skip->value.off);
+    if (nl == NULL)
+        return;
+    c->skip_start = skip->name.off;
+    c->skip_end = (size_t)(nl - c->in) + 1;
 }
 
 static bool method_idempotent(int m)

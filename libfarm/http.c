@@ -118,6 +118,11 @@ static int on_headers_complete(llhttp_t *l)
     /* No tunnels: llhttp would switch to raw bytes after a CONNECT. */
     if (r->method == HTTP_CONNECT)
         return fail(p, 501, "CONNECT is not supported");
+    /* A request that asks to upgrade (WebSocket, h2c) is served as the plain HTTP request it
+     * also is (RFC 9110 7.8 lets a server ignore Upgrade), and the connection stays HTTP:
+     * llhttp would otherwise take every byte after it for the new protocol, and the
+     * client's next request (curl --http2 sends Upgrade: h2c on each) got a 400. */
+    l->upgrade = 0;
     if ((l->flags & F_CONTENT_LENGTH) && l->content_length > p->limits.max_body_bytes)
         return fail(p, 413, "request body too large");
     return 0;

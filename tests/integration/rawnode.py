@@ -10,6 +10,7 @@ every request on a keep-alive connection according to its path:
   /stray    a 200 "ok", then bytes that belong to no answer
   /cut      a 200 announcing 1,000 bytes, 10 of them, then the close
   /500close a 500 with Connection: close, then the close
+  /101      a 101 Switching Protocols, a WebSocket frame, then the close (whatever was asked)
   /head     the request head it received, as the body (what lb forwarded)
   anything else: 200 "ok"
 """
@@ -28,6 +29,9 @@ def answer(path, head):
         return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body), False
     if path == "/stray":
         return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokSTRAY BYTES", False
+    if path == "/101":
+        return (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\n\r\n\x81\x05hello"), True
     if path == "/500close":
         return b"HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", True
     if path == "/cut":

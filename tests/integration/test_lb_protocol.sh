@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # lb and the edges of HTTP/1.1: a CONNECT is refused and leaves nothing behind for the next
-# client; obsolete line folding, HTTP/0.9 and HTTP/2.0 request lines are refused; answers
+# client; a request that asks to upgrade is served as plain HTTP; obsolete line folding, HTTP/0.9 and HTTP/2.0 request lines are refused; answers
 # without a body (204, 304) do not stall; an error in the second request of a keep-alive
 # connection still gets its answer; the headers lb adds fit on a large answer; a node that
 # sends stray bytes after its answer loses its own connection, not the client's; every
@@ -69,6 +69,24 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 done
 is "after a CONNECT, the next client's GET is answered 200 (10 of 10)" \
   "$(echo "$victims" | tr ' ' '\n' | grep -c '^501|200$')" 10
+
+# --- Upgrade (WebSocket, h2c): served as the plain HTTP requests they also are ----------------
+# lb tunnels no other protocol. It leaves the upgrade out of what it sends on (the node sees
+# Upgrade without "upgrade" in Connection, and ignores it), and the client's connection
+# stays HTTP: its next request is a request (it used to get 400, curl --http2's second
+# request included, as that sends Upgrade: h2c on each).
+ws='GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
+is "a WebSocket handshake, then a GET on the same connection: both answered 200" \
+  "$(send "${ws}GET /x HTTP/1.1\r\nHost: a\r\n\r\n")" "200 200"
+is "curl --http2 (Upgrade: h2c on each request), two requests on one connection: 200 200" \
+  "$(curl -s -o /dev/null -o /dev/null -w '%{http_code} ' --http2 "http://$addr/x" "http://$addr/x")" "200 200 "
+fwd=$(curl -s "http://$addr/head" -H 'Connection: keep-alive, Upgrade' -H 'Upgrade: websocket')
+unlike "the node is not asked to upgrade: no Connection: ... upgrade line reaches it" \
+  "$fwd" '[Cc]onnection:.*[Uu]pgrade'
+like "the Upgrade header itself is passed on as it came" "$fwd" 'Upgrade: websocket'
+is "a node that switches protocols anyway (101): 502, lb tunnels nothing" \
+  "$(send 'GET /101 HTTP/1.1\r\nHost: a\r\n\r\n')" "502"
+is "after the 101, lb serves on: 200" "$(send 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n')" "200"
 
 # --- request lines and headers lb refuses -------------------------------------------------------
 is "HTTP/0.9 request line: 505" "$(send 'GET /\r\n\r\n')" "505"

@@ -99,6 +99,38 @@ static void test_http_pipelined_requests_come_one_at_a_time(void **state)
     buf_cleanup(&in);
 }
 
+/* A request that asks to upgrade (WebSocket, h2c) is a plain request, and the connection
+ * stays HTTP: the next request is parsed as one (llhttp would take it for the new protocol's
+ * bytes, and sim-node and lb answered it 400). */
+static void test_http_upgrade_request_keeps_the_connection_http(void **state)
+{
+    (void)state;
+    static const char two[] =
+        "GET /a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+        "GET /b HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+        "Upgrade: websocket\r\n\r\n"
+        "GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct http_parser p;
+    struct buf in;
+    buf_init(&in);
+    buf_append(&in, two, strlen(two));
+    http_parser_init(&p, &limits);
+    const char *want[] = {"/a", "/b", "/c"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t used;
+        assert_int_equal(http_parser_feed(&p, in.data, 0, in.len, &used), HTTP_FEED_REQUEST);
+        assert_int_equal(p.req.method, HTTP_GET);
+        assert_memory_equal(in.data + p.req.url.off, want[i], 2);
+        assert_true(p.req.keep_alive);
+        buf_consume(&in, used);
+        http_parser_next(&p);
+    }
+    assert_int_equal(in.len, 0);
+    http_parser_cleanup(&p);
+    buf_cleanup(&in);
+}
+
 static enum http_feed parse_all(const char *text, struct http_parser *p, struct buf *in)
 {
     buf_init(in);
@@ -318,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_http_request_is_local),
         cmocka_unit_test(test_http_request_split_byte_by_byte),
         cmocka_unit_test(test_http_pipelined_requests_come_one_at_a_time),
+        cmocka_unit_test(test_http_upgrade_request_keeps_the_connection_http),
         cmocka_unit_test(test_http_limits_and_errors),
         cmocka_unit_test(test_http_keep_alive_rules),
         cmocka_unit_test(test_http_param_decoding_edges),
