@@ -67,6 +67,7 @@ struct bconn {
     struct bconn *next_idle; /* in node->idle_head */
     bool connected;
     bool reused;
+    bool wrote; /* a byte of the current request went out on it */
     /* bytes read from the node, not yet written to the client */
     char *buf;
     size_t len, off;
@@ -99,6 +100,7 @@ struct cconn {
     struct lb_node *conn_node; /* dispatch=connection: the connection's node */
     uint64_t tried;            /* node ids tried for this request */
     unsigned attempts;
+    bool stale_retry; /* a kept-alive connection died under this request: its one fresh try */
     enum pick_reason why;
     bool close_after;
     bool client_eof;      /* the client shut its side while its request was in flight */
@@ -843,7 +845,9 @@ static void dispatch(struct cconn *c)
     n->stats.active++;
     n->last_request = ev_now(lb->loop);
     c->state = C_BACKEND;
-    struct bconn *b = n->idle_head;
+    /* After a kept-alive connection died under this request, its next tries open connections
+     * of their own: a node that crashed closed all its idle ones at once. */
+    struct bconn *b = c->stale_retry ? NULL : n->idle_head;
     if (b) {
         idle_unlink(b); /* its read watcher stays armed: a close shows as an EOF */
         b->reused = true;
@@ -871,6 +875,7 @@ static void dispatch(struct cconn *c)
     }
     bconn_reset_response(b);
     b->eof = false;
+    b->wrote = false;
     b->off = 0; /* request bytes sent so far are counted in b->off while sending */
     send_request(c);
 }
@@ -894,7 +899,7 @@ static void backend_failed(struct cconn *c, bool connect_failed, bool timeout)
     struct bconn *b = c->b;
     struct lb_node *n = b->node;
     bool reused = b->reused;
-    bool sent = !connect_failed;
+    bool sent = !connect_failed && b->wrote; /* a send refused at its first byte sent nothing */
     if (connect_failed) {
         n->stats.connect_failures++;
         passive_failure(lb, n, timeout ? "connect timeout" : "connect refused");
@@ -917,8 +922,12 @@ static void backend_failed(struct cconn *c, bool connect_failed, bool timeout)
     }
     n->stats.retries_away++;
     lb->stats.retries++;
-    if (reused && sent)
-        c->tried &= ~(1ull << n->id); /* the node may be fine: the connection was stale */
+    if (reused && !c->stale_retry) {
+        /* The node may be fine and the kept-alive connection stale: one fresh try, wherever
+         * the next choice falls (this node too), on a new connection (see dispatch). */
+        c->stale_retry = true;
+        c->tried &= ~(1ull << n->id);
+    }
     dispatch(c);
 }
 
@@ -980,6 +989,7 @@ static void bconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         b->off += (size_t)n;
+        b->wrote = true;
         b->node->stats.bytes_to += (size_t)n;
     }
     b->off = 0;
@@ -1254,6 +1264,7 @@ static void cconn_next(struct cconn *c)
     c->why = PICK_NONE;
     c->tried = 0;
     c->attempts = 0;
+    c->stale_retry = false;
     http_parser_next(c->hp);
     if (c->in_len == 0) {
         cconn_release_buffers(c); /* idle keep-alive: hold no buffer */

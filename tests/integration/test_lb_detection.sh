@@ -3,7 +3,8 @@
 # health check goes down after --fall checks even under load; passive detection trips on a
 # node that answers 500 and closes every connection; a connection bound to a node
 # (--dispatch connection) moves to the node that took its retry; a sliding-expiration
-# renewal after a hop is a check that passed, not a rejection.
+# renewal after a hop is a check that passed, not a rejection; a request whose kept-alive
+# connections all turn out closed gets its fresh try on a new connection.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/tap.sh"
@@ -102,5 +103,24 @@ EOF
 is "every request answered" "$conn_log" "200 200 200 200"
 is "the dead node was tried once, by the connection's first request" \
   "$(grep -c 'tried=dead' "$T/d-access.log")" 1
+
+# stale: every kept-alive connection turns out closed (stalenode answers the first request
+# on a connection and closes it at the second, as a restarted node would look). Three
+# concurrent requests leave lb three idle connections to it; the next GET meets a dead one
+# and gets its one fresh try on a new connection. (It used to take the next idle
+# connection, and the next: 502 after tried=stale,stale,stale with the node up.)
+sn_helper stalenode python3 "$here/stalenode.py"
+stale_addr=${SN_READY[stalenode]##*listen=}
+lb_must_start s --node stale="$stale_addr" --health-path '' --access-log "$T/s-access.log"
+curls=()
+for i in 1 2 3; do curl -s -m 5 -o /dev/null "http://${LB_ADDR[s]}/prime$i" & curls+=($!); done
+wait "${curls[@]}"
+lb_api s GET /nodes/stale
+is "stale: three requests at once left three idle connections" \
+  "$(printf '%s' "$BODY" | jq .idle)" 3
+is "stale: the next GET is answered 200 on a fresh connection" \
+  "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://${LB_ADDR[s]}/after")" 200
+like "stale: it tried one stale connection, then a new one" \
+  "$(grep 'path=/after' "$T/s-access.log")" 'tried=stale,stale status=200'
 
 lb_finish
