@@ -894,6 +894,7 @@ expect_keys_differ() {
 # load ARGS...: farmctl load ARGS --json against the current farm; the report is kept
 # (LOAD) for the expect_load_* assertions and its verdict printed.
 load() {
+  _farm_access_mark
   LOAD=$("$FARMCTL" load "$@" --json 2>"$FARM_TMP/load.err")
   LOAD_RC=$?
   [ -n "$LOAD" ] || LOAD='{}'
@@ -904,6 +905,7 @@ load() {
 # load_bg ARGS...: the same in the background; load_wait collects it.
 load_bg() {
   mark_events
+  _farm_access_mark
   "$FARMCTL" load "$@" --json >"$FARM_TMP/load.json" 2>"$FARM_TMP/load.err" &
   _FARM_LOAD_PID=$!
   _FARM_BG+=("$_FARM_LOAD_PID")
@@ -1005,6 +1007,75 @@ expect_load_errors_at_most() {
   got=$(jq -r '.errors.total // "?"' <<<"$LOAD")
   d=${2:-"load: at most $1 errors (got $got)"}
   if [ "$got" != "?" ] && [ "$got" -le "$1" ]; then _farm_result 0 "$d"; else _farm_result 1 "$d" "$(_farm_load_diag)"; fi
+}
+
+# lb's access log (farmctl always gives lb one: logs/access.log in the run directory). load
+# and load_bg note how many lines it has when they start; lb_access_log prints the lines
+# written since, the requests of that load (and of anything else sent meanwhile). lb writes
+# a failed request's line before its client sees the failure, so once the load has ended,
+# the lines of its failures are all there.
+_farm_access_mark() {
+  _FARM_ACCESS_MARK=0
+  if [ -f "$FARM_RUN_DIR/logs/access.log" ]; then
+    _FARM_ACCESS_MARK=$(wc -l <"$FARM_RUN_DIR/logs/access.log")
+  fi
+}
+
+# lb_access_log: lb's access log lines since the last load or load_bg started.
+lb_access_log() {
+  [ -f "$FARM_RUN_DIR/logs/access.log" ] || return 1
+  tail -n +"$((${_FARM_ACCESS_MARK:-0} + 1))" "$FARM_RUN_DIR/logs/access.log"
+}
+
+# expect_load_errors_in_flight_on NODE [DESC]: NODE died during the last load, and the only
+# requests that failed are those lb could not save, as lb's access log shows them: a
+# request whose bytes reached NODE and that is not idempotent (lb's own 502, tried on NODE
+# alone), or an answer NODE cut short (end=node-closed). Everything else lb retries
+# elsewhere: a refused connect, an idempotent request (GET), a kept-alive connection that
+# turned out closed. Each such request was in flight on NODE when it died, and a user has
+# one request in flight at a time, so no user has two. Passes when the load's errors are
+# exactly these (as many, none of another kind) and no user has two; a count that
+# depends on timing, from 0 to one per user with a request on NODE, is not checked.
+expect_load_errors_in_flight_on() {
+  local node=$1 d got failed fails justified dup lines bad=()
+  got=$(jq -r '.errors.total // "?"' <<<"${LOAD:-}" 2>/dev/null)
+  got=${got:-?}
+  d=${2:-"load: the $got failed requests were in flight on $node when it died, one per user at most"}
+  if ! lines=$(lb_access_log); then
+    _farm_result 1 "$d" "no access log in $FARM_RUN_DIR/logs"
+    return
+  fi
+  # One line per failed request: "ok" or "bad", the session, the line.
+  failed=$(awk -v node="$node" '
+    {
+      delete kv
+      for (i = 1; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); kv[k] = v }
+      lb_own = kv["node"] == "-" && kv["status"] + 0 >= 500  # lb gave up: 502, 503, 504
+      cut = ("end" in kv) && kv["end"] != "client-closed"  # a node cut the answer short
+      if (!lb_own && !cut) next
+      idem = kv["method"] ~ /^(GET|HEAD|PUT|DELETE|OPTIONS|TRACE)$/
+      only_node = 1                                          # tried NODE and nothing else
+      n = split(kv["tried"], t, ",")
+      for (i = 1; i <= n; i++) if (t[i] != node) only_node = 0
+      if (lb_own) ok = kv["status"] == 502 && !idem && only_node
+      else ok = kv["node"] == node && kv["end"] == "node-closed"
+      print (ok ? "ok" : "bad"), kv["session"], $0
+    }' <<<"$lines")
+  fails=$(grep -c . <<<"$failed")
+  justified=$(grep -c '^ok ' <<<"$failed")
+  mapfile -t bad < <(grep '^bad ' <<<"$failed" | cut -d' ' -f3- | cut -c1-300 | head -n 5)
+  dup=$(awk '$2 != "-" { n[$2]++ } END { for (s in n) if (n[s] > 1) k++; print k + 0 }' <<<"$failed")
+  if [ "$got" = "?" ]; then
+    _farm_result 1 "$d" "no load report: run load or load_bg first"
+  elif [ "$LOAD_RC" != 0 ]; then
+    _farm_result 1 "$d" "$(_farm_load_diag)"
+  elif [ "$got" != "$fails" ] || [ ${#bad[@]} != 0 ] || [ "$dup" != 0 ]; then
+    _farm_result 1 "$d" "the load counted $got errors; lb's access log has $fails requests it gave up on or a node cut short" \
+      "$justified of them were in flight on $node and could not be retried; users with more than one: $dup" \
+      ${bad[0]+"lb should have retried (first ${#bad[@]}):"} "${bad[@]}"
+  else
+    _farm_result 0 "$d"
+  fi
 }
 
 # ---- cleanup ---------------------------------------------------------------------------

@@ -38,8 +38,12 @@ farm kill web3
 load_wait
 expect_load_no_lost_session "load: no session lost when web3 crashed"
 note "errors: $(jq -c '.errors | {by_status, by_transport_error}' <<<"$LOAD")"
-expect_load_errors_at_most 34 \
-  "load: at most one error per web3 user ($(jq -r .errors.total <<<"$LOAD"): POSTs in flight on web3, which lb may not retry)"
+# What fails is what was in flight on web3 when it died and lb may not retry: POSTs (a
+# node may have acted on them). How many depends on timing: from none to one per user
+# with a request on web3, which is up to half of them here (web2 is down), so the check
+# is on which requests failed, from lb's access log, not on a number.
+expect_load_errors_in_flight_on web3 \
+  "load: the $(jq -r .errors.total <<<"$LOAD") failed requests were in flight on web3 when it died and not retryable (POSTs), one per user at most; lb retried all others"
 wait_node_state web3 down 5
 expect_node_state web3 down
 

@@ -108,6 +108,22 @@ is "expect_at_least 2.01 3: not ok" "$(tap_line 2)" "not ok"
 is "expect_at_least 3.001 3: ok" "$(tap_line 3)" ok
 is "expect_at_least '' 3: not ok" "$(tap_line 4)" "not ok"
 
+# --- expect_load_errors_in_flight_on checks lb's access log, or fails --------------------------
+scenario in-flight '
+farm_up healthy no-passive=yes
+expect_load_errors_in_flight_on web3
+quietly load --users 10 --requests 100
+expect_load_errors_in_flight_on web3
+quietly farm fault web3 error=0.3
+quietly load --users 10 --requests 200
+expect_load_errors_in_flight_on web3'
+is "expect_load_errors_in_flight_on before any load: not ok" "$(tap_line 1)" "not ok"
+like "... says there is no load report" "$out" "no load report: run load or load_bg first"
+is "expect_load_errors_in_flight_on after a load without errors: ok" "$(tap_line 2)" ok
+is "expect_load_errors_in_flight_on when web3 answers 500 itself: not ok" "$(tap_line 3)" "not ok"
+like "... the load's errors are not requests lb gave up on" "$out" \
+  "the load counted [1-9][0-9]* errors; lb's access log has 0 requests it gave up on"
+
 # --- a relative machine-key override is the caller's file -----------------------------------
 "$farmctl" key generate >"$work/cwd/mine.config"
 scenario override '
