@@ -11,12 +11,16 @@ every request on a keep-alive connection according to its path:
   /cut      a 200 announcing 1,000 bytes, 10 of them, then the close
   /500close a 500 with Connection: close, then the close
   /101      a 101 Switching Protocols, a WebSocket frame, then the close (whatever was asked)
+  /stale    a 200 "ok" after 0.2 s (so that concurrent requests need connections of their
+            own), and the connection then closes at its next request without answering:
+            a kept-alive connection that turns out closed, as after a node restart
   /head     the request head it received, as the body (what lb forwarded)
   anything else: 200 "ok"
 """
 import socket
 import sys
 import threading
+import time
 
 
 def answer(path, head):
@@ -43,6 +47,7 @@ def answer(path, head):
 
 def serve(conn):
     data = b""
+    stale = False
     with conn:
         while True:
             while b"\r\n\r\n" not in data:
@@ -54,6 +59,11 @@ def serve(conn):
             head += b"\r\n\r\n"
             parts = head.split(b" ", 2)
             path = parts[1].decode("latin-1") if len(parts) > 1 else "/"
+            if stale:
+                return
+            if path == "/stale":
+                stale = True
+                time.sleep(0.2)
             out, close = answer(path, head)
             conn.sendall(out)
             if close:

@@ -104,16 +104,14 @@ is "every request answered" "$conn_log" "200 200 200 200"
 is "the dead node was tried once, by the connection's first request" \
   "$(grep -c 'tried=dead' "$T/d-access.log")" 1
 
-# stale: every kept-alive connection turns out closed (stalenode answers the first request
-# on a connection and closes it at the second, as a restarted node would look). Three
+# stale: every kept-alive connection turns out closed (rawnode's /stale answers and then
+# closes its connection at the next request, as a restarted node would look). Three
 # concurrent requests leave lb three idle connections to it; the next GET meets a dead one
 # and gets its one fresh try on a new connection. (It used to take the next idle
 # connection, and the next: 502 after tried=stale,stale,stale with the node up.)
-sn_helper stalenode python3 "$here/stalenode.py"
-stale_addr=${SN_READY[stalenode]##*listen=}
-lb_must_start s --node stale="$stale_addr" --health-path '' --access-log "$T/s-access.log"
+lb_must_start s --node stale="$raw_addr" --health-path '' --access-log "$T/s-access.log"
 curls=()
-for i in 1 2 3; do curl -s -m 5 -o /dev/null "http://${LB_ADDR[s]}/prime$i" & curls+=($!); done
+for i in 1 2 3; do curl -s -m 5 -o /dev/null "http://${LB_ADDR[s]}/stale" & curls+=($!); done
 wait "${curls[@]}"
 lb_api s GET /nodes/stale
 is "stale: three requests at once left three idle connections" \
