@@ -997,15 +997,6 @@ static void bconn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_io_start(loop, &b->r);
 }
 
-static bool contains(const char *s, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-    for (size_t i = 0; i + k <= n; i++)
-        if (memcmp(s + i, needle, k) == 0)
-            return true;
-    return false;
-}
-
 /* A NUL-terminated copy of a span of the answer (truncated to fit), or NULL when empty. */
 static const char *span_copy(char *dst, size_t cap, const char *base, struct http_span span)
 {
@@ -1074,8 +1065,8 @@ static void observe(struct cconn *c)
                 /* An expiry in the past clears the cookie whatever its value. */
                 size_t alen = semi ? vlen - (size_t)(semi - v) : 0;
                 if (semi &&
-                    (contains(semi, alen, "1999") || contains(semi, alen, "1970") ||
-                     contains(semi, alen, "Max-Age=0") || contains(semi, alen, "max-age=0")))
+                    (memmem(semi, alen, "1999", 4) || memmem(semi, alen, "1970", 4) ||
+                     memmem(semi, alen, "Max-Age=0", 9) || memmem(semi, alen, "max-age=0", 9)))
                     o.set_len[i] = 0;
             }
         }
